@@ -1,0 +1,107 @@
+// What applications (the D-Bus service, shipctl through it) may ask of the hub, and what it tells them.
+// Every call and every event runs on the strand; other threads reach the hub only through Strand::post.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ship::hub {
+
+// The connection states reported to applications (ship-protocol §8); names are the D-Bus strings.
+enum class PeerState {
+    none,
+    queued,
+    initiated,
+    received_pairing_request,
+    in_progress,
+    trusted,
+    pin,
+    completed,
+    remote_denied_trust,
+    error,
+};
+std::string_view to_string(PeerState state); // "none", "received-pairing-request", ...
+
+struct PeerInfo {
+    std::string ski;
+    std::string ship_id;
+    PeerState state = PeerState::none;
+    std::string error;
+    bool trusted = false;
+    bool connected = false; // a registered, alive connection in data exchange owns the slot
+    std::string brand, model, type;
+    std::string host;
+    std::uint16_t port = 0;
+    std::uint64_t connected_since_us = 0; // µs since the epoch, 0 when not connected
+    std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
+};
+
+struct DiscoveredService {
+    std::string ski, ship_id, brand, model, type, serial;
+    std::string host; // address to dial: IPv4 preferred, IPv6 link-local with its zone
+    std::uint16_t port = 0;
+    std::string path;
+    std::vector<int> categories;
+    bool auto_register = false; // TXT `register`
+};
+
+// Named like the D-Bus errors org.shipd.Hub1.Error.<Name>.
+enum class ErrorCode { invalid_ski, unknown_peer, not_trusted, not_connected, invalid_json, invalid_argument, shutting_down };
+std::string_view to_string(ErrorCode code); // "InvalidSKI", "UnknownPeer", ...
+
+struct Error {
+    ErrorCode code;
+    std::string message; // names the offending value
+};
+using Result = std::optional<Error>; // nullopt = done
+
+// Emitted by the hub. peer_connected/peer_disconnected come only from registry-confirmed slot ownership:
+// per SKI they strictly alternate, starting with peer_connected.
+class HubEvents {
+public:
+    virtual ~HubEvents() = default;
+    virtual void peer_connected(const std::string& ski) = 0;
+    virtual void peer_disconnected(const std::string& ski, const std::string& reason) = 0;
+    virtual void peer_state_changed(const std::string& ski, PeerState state, const std::string& error) = 0;
+    virtual void peer_ship_id_changed(const std::string& ski, const std::string& ship_id) = 0;
+    virtual void discovered_changed() = 0;
+    virtual void data_received(const std::string& ski, const std::string& json) = 0;
+    // The set of known peers (trusted, discovered, connected or pairing) gained or lost one, or one's
+    // properties changed: the per-peer D-Bus objects follow these.
+    virtual void peer_added(const PeerInfo& peer) = 0;
+    virtual void peer_changed(const PeerInfo& peer) = 0;
+    virtual void peer_removed(const std::string& ski) = 0;
+};
+
+// SKI arguments are taken as users type them and normalised (ship::normalize_ski); a bad one is
+// ErrorCode::invalid_ski. After stop is requested every mutating call returns ErrorCode::shutting_down.
+class HubApi {
+public:
+    virtual ~HubApi() = default;
+
+    virtual std::string local_ski() const = 0;
+    virtual std::string ship_id() const = 0;
+    virtual std::uint16_t port() const = 0;
+    virtual std::string qr_code() const = 0; // SHIP;SKI:..;ID:..;...;ENDSHIP;
+
+    virtual bool auto_accept() const = 0;
+    virtual void set_auto_accept(bool on) = 0;
+    virtual bool wait_for_trust() const = 0;
+    virtual void set_wait_for_trust(bool on) = 0;
+
+    virtual std::vector<PeerInfo> list_peers() const = 0;
+    virtual std::optional<PeerInfo> peer(std::string_view ski) const = 0;
+    virtual std::vector<DiscoveredService> list_discovered() const = 0;
+
+    virtual Result trust(std::string_view ski) = 0;
+    virtual Result untrust(std::string_view ski) = 0;
+    virtual Result connect(std::string_view ski, std::string_view host, std::uint16_t port) = 0;
+    virtual Result disconnect(std::string_view ski, std::string_view reason) = 0;
+    virtual Result cancel_pairing(std::string_view ski) = 0;
+    virtual Result send_data(std::string_view ski, std::string_view json) = 0;
+};
+
+} // namespace ship::hub
