@@ -8,22 +8,11 @@
 #include <string_view>
 #include <vector>
 
+#include "ship/peer_state.hpp"
+
 namespace ship::hub {
 
-// The connection states reported to applications (ship-protocol §8); names are the D-Bus strings.
-enum class PeerState {
-    none,
-    queued,
-    initiated,
-    received_pairing_request,
-    in_progress,
-    trusted,
-    pin,
-    completed,
-    remote_denied_trust,
-    error,
-};
-std::string_view to_string(PeerState state); // "none", "received-pairing-request", ...
+using ship::PeerState; // ship-protocol §8 names, lib/ship/peer_state.hpp
 
 struct PeerInfo {
     std::string ski;
@@ -49,7 +38,15 @@ struct DiscoveredService {
 };
 
 // Named like the D-Bus errors org.shipd.Hub1.Error.<Name>.
-enum class ErrorCode { invalid_ski, unknown_peer, not_trusted, not_connected, invalid_json, invalid_argument, shutting_down };
+enum class ErrorCode {
+    invalid_ski,
+    unknown_peer,
+    not_trusted,
+    not_connected,
+    invalid_json,
+    invalid_argument,
+    shutting_down
+};
 std::string_view to_string(ErrorCode code); // "InvalidSKI", "UnknownPeer", ...
 
 struct Error {

@@ -26,25 +26,21 @@ bool is_valid_utf8(std::string_view text) {
         } else {
             return false;
         }
-        if (i + len > n)
-            return false;
+        if (i + len > n) return false;
         for (std::size_t k = 1; k < len; ++k) {
             const auto cc = static_cast<unsigned char>(text[i + k]);
-            if ((cc & 0xC0) != 0x80)
-                return false;
+            if ((cc & 0xC0) != 0x80) return false;
             cp = (cp << 6) | (cc & 0x3F);
         }
         static constexpr std::uint32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
+        if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
         i += len;
     }
     return true;
 }
 
 std::variant<Frame, FrameError> parse_frame(std::span<const std::uint8_t> message) {
-    if (message.size() < 2)
-        return FrameError{"message shorter than 2 bytes"};
+    if (message.size() < 2) return FrameError{"message shorter than 2 bytes"};
     const auto type = message[0];
     if (type > static_cast<std::uint8_t>(MessageType::end))
         return FrameError{"unknown SHIP message type byte " + std::to_string(type)};
@@ -53,14 +49,14 @@ std::variant<Frame, FrameError> parse_frame(std::span<const std::uint8_t> messag
         return Frame{MessageType::init, std::string(text)};
     while (!text.empty() && text.back() == '\0')
         text.remove_suffix(1);
-    if (text.empty())
-        return FrameError{"message has a type byte but no value"};
-    if (!is_valid_utf8(text))
-        return FrameError{"message value is not valid UTF-8"};
+    if (text.empty()) return FrameError{"message has a type byte but no value"};
+    if (!is_valid_utf8(text)) return FrameError{"message value is not valid UTF-8"};
     return Frame{static_cast<MessageType>(type), std::string(text)};
 }
 
-Bytes cmi_message() { return Bytes{0x00, 0x00}; }
+Bytes cmi_message() {
+    return Bytes{0x00, 0x00};
+}
 
 bool is_valid_cmi(std::span<const std::uint8_t> message) {
     return message.size() == 2 && message[0] == 0x00 && message[1] == 0x00;

@@ -8,10 +8,10 @@
 namespace ship::tls {
 
 struct Subject {
-    std::string common_name;      // SHIP ID (or brand-model-serial)
-    std::string organization;     // optional, empty = omitted
+    std::string common_name;  // SHIP ID (or brand-model-serial)
+    std::string organization; // optional, empty = omitted
     std::string organizational_unit;
-    std::string country;          // optional, two letters
+    std::string country; // optional, two letters
 };
 
 struct Identity {

@@ -68,10 +68,10 @@ TEST_CASE("malformed frames are rejected with a reason", "[frame]") {
 TEST_CASE("UTF-8 validation follows RFC 3629", "[frame]") {
     CHECK(ship::is_valid_utf8("plain"));
     CHECK(ship::is_valid_utf8("\xC3\xA4\xE2\x82\xAC\xF0\x9F\x98\x80")); // ä € 😀
-    CHECK_FALSE(ship::is_valid_utf8("\xC0\xAF"));                        // overlong '/'
-    CHECK_FALSE(ship::is_valid_utf8("\xED\xA0\x80"));                    // surrogate
-    CHECK_FALSE(ship::is_valid_utf8("\xF4\x90\x80\x80"));                // above U+10FFFF
-    CHECK_FALSE(ship::is_valid_utf8("\xE2\x82"));                        // truncated
+    CHECK_FALSE(ship::is_valid_utf8("\xC0\xAF"));                       // overlong '/'
+    CHECK_FALSE(ship::is_valid_utf8("\xED\xA0\x80"));                   // surrogate
+    CHECK_FALSE(ship::is_valid_utf8("\xF4\x90\x80\x80"));               // above U+10FFFF
+    CHECK_FALSE(ship::is_valid_utf8("\xE2\x82"));                       // truncated
 }
 
 TEST_CASE("make_frame puts the type byte first", "[frame]") {
