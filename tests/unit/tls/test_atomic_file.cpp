@@ -1,6 +1,7 @@
 // Durable state files: replaced whole, owner-only, no temporary files left behind whatever happens.
 #include <catch2/catch.hpp>
 
+#include "tls_test_support.hpp"
 #include "util/atomic_file.hpp"
 
 #include <cstdlib>
@@ -17,37 +18,9 @@ using ship::util::write_file_atomic;
 
 namespace {
 
-// A fresh directory per test, removed afterwards.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "shipd-util-XXXXXX").string();
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-};
-
-// Sets the process umask for one scope.
-struct ScopedUmask {
-    mode_t old;
-    explicit ScopedUmask(mode_t m)
-        : old(::umask(m)) {}
-    ~ScopedUmask() { ::umask(old); }
-    ScopedUmask(const ScopedUmask&) = delete;
-    ScopedUmask& operator=(const ScopedUmask&) = delete;
-};
-
-mode_t mode_of(const fs::path& p) {
-    struct stat st {};
-    REQUIRE(::stat(p.c_str(), &st) == 0);
-    return st.st_mode & 07777;
-}
+using tls_test::mode_of;
+using tls_test::ScopedUmask;
+using tls_test::TempDir;
 
 std::size_t entries_in(const fs::path& dir) {
     std::size_t n = 0;
