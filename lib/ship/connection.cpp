@@ -1,0 +1,755 @@
+#include "ship/connection.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+#include "ship/messages.hpp"
+
+namespace ship {
+
+namespace {
+
+enum class State {
+    idle,
+    cmi_client_wait,
+    cmi_server_wait,
+    hello_ready_listen,
+    hello_pending_listen,
+    hello_abort_done, // sent `aborted`; the WebSocket closes after abort_close_delay
+    prot_client_listen_choice,
+    prot_server_listen_proposal,
+    prot_server_listen_confirm,
+    pin_check_listen,
+    data_exchange,
+    close_wait_confirm, // sent connectionClose announce; waiting for confirm or maxTime
+    closed,
+};
+
+std::string_view state_text(State s) {
+    switch (s) {
+    case State::idle:
+        return "idle";
+    case State::cmi_client_wait:
+        return "cmi-client-wait";
+    case State::cmi_server_wait:
+        return "cmi-server-wait";
+    case State::hello_ready_listen:
+        return "hello-ready-listen";
+    case State::hello_pending_listen:
+        return "hello-pending-listen";
+    case State::hello_abort_done:
+        return "hello-abort-done";
+    case State::prot_client_listen_choice:
+        return "prot-h-client-listen-choice";
+    case State::prot_server_listen_proposal:
+        return "prot-h-server-listen-proposal";
+    case State::prot_server_listen_confirm:
+        return "prot-h-server-listen-confirm";
+    case State::pin_check_listen:
+        return "pin-check-listen";
+    case State::data_exchange:
+        return "data-exchange";
+    case State::close_wait_confirm:
+        return "close-wait-confirm";
+    case State::closed:
+        return "closed";
+    }
+    return "unknown";
+}
+
+constexpr std::string_view hello_rejected_reason = "Node rejected by application";
+
+std::string ms_text(Duration d) {
+    return std::to_string(d.count()) + " ms";
+}
+
+std::string hex_prefix(std::span<const std::uint8_t> bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    const std::size_t n = std::min<std::size_t>(bytes.size(), 8);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i) out.push_back(' ');
+        out.push_back(digits[bytes[i] >> 4]);
+        out.push_back(digits[bytes[i] & 0x0F]);
+    }
+    if (bytes.size() > n) out += " ...";
+    if (bytes.empty()) out = "nothing";
+    return out;
+}
+
+// Cut to at most `limit` bytes without splitting a UTF-8 sequence.
+std::string truncate_utf8(std::string_view s, std::size_t limit) {
+    if (s.size() <= limit) return std::string(s);
+    std::size_t end = limit;
+    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80)
+        --end;
+    return std::string(s.substr(0, end));
+}
+
+std::string version_text(const msg::ProtocolVersion& v) {
+    return std::to_string(v.major) + "." + std::to_string(v.minor);
+}
+
+std::string formats_text(const std::vector<std::string>& formats) {
+    std::string out = "[";
+    for (const auto& f : formats) {
+        if (out.size() > 1) out += ",";
+        out += truncate_utf8(f, 32);
+    }
+    return out + "]";
+}
+
+const msg::MessageProtocolHandshake our_selection{msg::HandshakeType::select, {1, 0}, {"JSON-UTF8"}};
+const msg::MessageProtocolHandshake our_announcement{msg::HandshakeType::announce_max, {1, 0}, {"JSON-UTF8"}};
+
+} // namespace
+
+std::string_view to_string(TimerKind kind) {
+    switch (kind) {
+    case TimerKind::cmi:
+        return "cmi";
+    case TimerKind::hello_wait_for_ready:
+        return "hello-wait-for-ready";
+    case TimerKind::hello_send_prolongation:
+        return "hello-send-prolongation";
+    case TimerKind::hello_prolongation_reply:
+        return "hello-prolongation-reply";
+    case TimerKind::protocol_handshake:
+        return "protocol-handshake";
+    case TimerKind::pin:
+        return "pin";
+    case TimerKind::access_methods:
+        return "access-methods";
+    case TimerKind::close:
+        return "close";
+    }
+    return "unknown";
+}
+
+bool is_safe_control_string(std::string_view s) {
+    for (const char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || c == '[' || c == ']' || c == '{' || c == '}' || c == '"' || c == '\\') return false;
+    }
+    return s.find("datagram") == std::string_view::npos;
+}
+
+struct Connection::Impl {
+    ConnectionConfig config;
+    std::optional<Role> role;
+    State state = State::idle;
+    std::vector<Action> actions;
+    std::uint32_t armed = 0; // bit per TimerKind
+
+    // hello
+    TimePoint hello_deadline{};      // when our wait-for-ready timer expires, while it is armed
+    bool peer_ready = false;         // pending side: the peer said ready
+    Duration prolongation_margin{0}; // our request goes out this long before the peer's deadline
+    // data exchange
+    std::optional<std::string> peer_ship_id;
+    // close
+    std::uint16_t close_code = close_code_ship;
+    std::string close_reason;
+
+    explicit Impl(ConnectionConfig c)
+        : config(std::move(c)) {}
+
+    // ---- outputs -------------------------------------------------------------------------------------
+
+    static std::uint32_t bit(TimerKind k) { return 1U << static_cast<unsigned>(k); }
+
+    void send(Bytes bytes) { actions.emplace_back(action::Send{std::move(bytes)}); }
+    void notice(std::string text) { actions.emplace_back(action::Notice{std::move(text)}); }
+    void report(PeerState s, std::string error = {}) {
+        actions.emplace_back(action::StateChanged{s, std::move(error)});
+    }
+
+    void arm(TimerKind k, Duration after) {
+        armed |= bit(k);
+        actions.emplace_back(action::ArmTimer{k, std::max(after, Duration{0})});
+    }
+    void cancel(TimerKind k) {
+        if (!(armed & bit(k))) return;
+        armed &= ~bit(k);
+        actions.emplace_back(action::CancelTimer{k});
+    }
+    void cancel_all() {
+        for (unsigned k = 0; k <= static_cast<unsigned>(TimerKind::close); ++k)
+            cancel(static_cast<TimerKind>(k));
+    }
+
+    // The terminal step: nothing follows Closed.
+    void finish(std::string reason) {
+        cancel_all();
+        state = State::closed;
+        actions.emplace_back(action::Closed{std::move(reason)});
+    }
+    void close_transport(std::uint16_t code, std::string_view ws_reason, std::string reason) {
+        cancel_all();
+        actions.emplace_back(action::CloseTransport{code, truncate_utf8(ws_reason, max_close_reason_bytes)});
+        finish(std::move(reason));
+    }
+    // Ends the connection before data exchange: state error and WebSocket close with the error text.
+    void fail(std::uint16_t code, const std::string& reason) {
+        report(PeerState::error, reason);
+        close_transport(code, reason, reason);
+    }
+
+    // ---- CMI -----------------------------------------------------------------------------------------
+
+    void open(Role r) {
+        if (state != State::idle) return;
+        role = r;
+        report(PeerState::initiated);
+        arm(TimerKind::cmi, config.timers.cmi);
+        if (r == Role::client) {
+            send(cmi_message());
+            state = State::cmi_client_wait;
+        } else {
+            state = State::cmi_server_wait;
+        }
+    }
+
+    void on_cmi(std::span<const std::uint8_t> message, TimePoint now) {
+        const bool server = state == State::cmi_server_wait;
+        if (!is_valid_cmi(message)) {
+            // TC_SHIP_CMI_001/005: a server still answers with its own CMI before closing.
+            if (server) send(cmi_message());
+            fail(close_code_ship, "CMI: expected 00 00, received " + hex_prefix(message));
+            return;
+        }
+        cancel(TimerKind::cmi);
+        if (server) send(cmi_message());
+        start_hello(now);
+    }
+
+    // ---- hello (SHIP 13.4.4.1) -----------------------------------------------------------------------
+
+    void send_hello(msg::HelloPhase phase, std::optional<Duration> waiting, bool prolongation = false) {
+        msg::ConnectionHello h{phase, std::nullopt, std::nullopt};
+        if (waiting) h.waiting = static_cast<std::uint64_t>(waiting->count());
+        if (prolongation) h.prolongation_request = true;
+        send(msg::encode(h));
+    }
+
+    void arm_wait_for_ready(TimePoint now, Duration d) {
+        hello_deadline = now + d;
+        arm(TimerKind::hello_wait_for_ready, d);
+    }
+
+    void start_hello(TimePoint now) {
+        if (config.peer_trusted) {
+            send_hello(msg::HelloPhase::ready, config.timers.hello_init);
+            arm_wait_for_ready(now, config.timers.hello_init);
+            state = State::hello_ready_listen;
+            report(PeerState::in_progress);
+        } else if (config.allow_waiting_for_trust) {
+            send_hello(msg::HelloPhase::pending, config.timers.hello_init);
+            arm_wait_for_ready(now, config.timers.hello_init);
+            peer_ready = false;
+            state = State::hello_pending_listen;
+            report(PeerState::received_pairing_request);
+        } else {
+            hello_abort("hello: the peer is not trusted and waiting for trust is off");
+        }
+    }
+
+    // SME_HELLO_ABORT: tell the peer, then close 4452 after abort_close_delay.
+    void hello_abort(const std::string& reason) {
+        cancel_all();
+        send_hello(msg::HelloPhase::aborted, std::nullopt);
+        report(PeerState::error, reason);
+        close_code = close_code_hello_rejected;
+        close_reason = reason;
+        state = State::hello_abort_done;
+        arm(TimerKind::close, config.timers.abort_close_delay);
+    }
+
+    void remote_abort() {
+        report(PeerState::remote_denied_trust, "the peer aborted hello (it does not trust us)");
+        close_transport(close_code_hello_rejected, hello_rejected_reason, "hello aborted by the peer");
+    }
+
+    // HELLO_002: add T_hello_inc to the time left (never restart) and tell the peer what is left now.
+    void grant_prolongation(TimePoint now, msg::HelloPhase our_phase) {
+        Duration left{0};
+        if (armed & bit(TimerKind::hello_wait_for_ready))
+            left = std::max(Duration{0}, std::chrono::duration_cast<Duration>(hello_deadline - now));
+        const Duration announced = std::max(left + config.timers.hello_inc, config.timers.hello_announce_min);
+        arm_wait_for_ready(now, announced);
+        send_hello(our_phase, announced);
+    }
+
+    // We are pending and the peer announced `waiting`: ask for more time before that runs out.
+    void schedule_prolongation(Duration waiting) {
+        cancel(TimerKind::hello_prolongation_reply);
+        const auto& t = config.timers;
+        if (waiting < t.hello_prolong_min) {
+            hello_abort("hello: the peer announced waiting " + ms_text(waiting) +
+                        ", below T_hello_prolong_min");
+            return;
+        }
+        if (waiting >= t.hello_prolong_thr_inc)
+            prolongation_margin = t.hello_prolong_thr_inc;
+        else if (waiting >= t.hello_prolong_waiting_gap)
+            prolongation_margin = t.hello_prolong_waiting_gap;
+        else
+            prolongation_margin = t.hello_prolong_min;
+        arm(TimerKind::hello_send_prolongation, waiting - prolongation_margin);
+    }
+
+    void hello_ok() {
+        cancel(TimerKind::hello_wait_for_ready);
+        cancel(TimerKind::hello_send_prolongation);
+        cancel(TimerKind::hello_prolongation_reply);
+        report(PeerState::trusted);
+        // The client proposes; a server never sends announceMax (a ship-go client would abort).
+        if (role == Role::client) {
+            send(msg::encode(our_announcement));
+            state = State::prot_client_listen_choice;
+        } else {
+            state = State::prot_server_listen_proposal;
+        }
+        arm(TimerKind::protocol_handshake, config.timers.protocol_handshake);
+    }
+
+    void on_hello_ready_listen(const msg::Message& m, TimePoint now) {
+        const auto* h = std::get_if<msg::ConnectionHello>(&m);
+        if (!h)
+            return hello_abort("hello: unexpected " + std::string(msg::name(m)) + " while waiting for hello");
+        switch (h->phase) {
+        case msg::HelloPhase::ready:
+            return hello_ok();
+        case msg::HelloPhase::pending:
+            if (h->prolongation_request == true) return grant_prolongation(now, msg::HelloPhase::ready);
+            // HELLO_004: pending without a prolongation request changes nothing.
+            return notice("hello: peer is pending (no prolongation request); still waiting");
+        case msg::HelloPhase::aborted:
+            return remote_abort();
+        }
+    }
+
+    void on_hello_pending_listen(const msg::Message& m, TimePoint now) {
+        const auto* h = std::get_if<msg::ConnectionHello>(&m);
+        if (!h)
+            return hello_abort("hello: unexpected " + std::string(msg::name(m)) + " while waiting for hello");
+        switch (h->phase) {
+        case msg::HelloPhase::ready:
+            // The peer waits for our user; we no longer wait for it, we keep its timer from running out.
+            peer_ready = true;
+            cancel(TimerKind::hello_wait_for_ready);
+            cancel(TimerKind::hello_prolongation_reply);
+            if (h->waiting) return schedule_prolongation(Duration(*h->waiting));
+            cancel(TimerKind::hello_send_prolongation);
+            return;
+        case msg::HelloPhase::pending:
+            if (peer_ready) { // the peer went back to pending: wait for it again
+                peer_ready = false;
+                arm_wait_for_ready(now, config.timers.hello_init);
+            }
+            if (h->prolongation_request == true) return grant_prolongation(now, msg::HelloPhase::pending);
+            if (h->waiting) return schedule_prolongation(Duration(*h->waiting));
+            return notice("hello: peer is pending without waiting or prolongation request; ignored");
+        case msg::HelloPhase::aborted:
+            return remote_abort();
+        }
+    }
+
+    void approve(TimePoint now) {
+        if (state != State::hello_pending_listen) return;
+        cancel(TimerKind::hello_send_prolongation);
+        cancel(TimerKind::hello_prolongation_reply);
+        send_hello(msg::HelloPhase::ready, config.timers.hello_init);
+        if (peer_ready) return hello_ok();
+        arm_wait_for_ready(now, config.timers.hello_init);
+        state = State::hello_ready_listen;
+        report(PeerState::in_progress);
+    }
+
+    void deny() {
+        if (state == State::hello_pending_listen || state == State::hello_ready_listen)
+            hello_abort("hello: trust denied by the user");
+    }
+
+    // ---- protocol handshake (SHIP 13.4.4.2) ----------------------------------------------------------
+
+    void protocol_error(msg::HandshakeError e, const std::string& reason) {
+        send(msg::encode(msg::MessageProtocolHandshakeError{static_cast<std::uint64_t>(e)}));
+        fail(close_code_ship, reason);
+    }
+
+    void on_protocol(const msg::Message& m) {
+        if (const auto* e = std::get_if<msg::MessageProtocolHandshakeError>(&m))
+            return fail(close_code_ship, "protocol handshake: the peer sent error " +
+                                             std::to_string(e->error) + error_meaning(e->error));
+        const auto* p = std::get_if<msg::MessageProtocolHandshake>(&m);
+        const std::string_view expected = state == State::prot_client_listen_choice     ? "select"
+                                          : state == State::prot_server_listen_proposal ? "announceMax"
+                                                                                        : "the select echo";
+        if (!p)
+            return protocol_error(msg::HandshakeError::unexpected_message,
+                                  "protocol handshake: unexpected " + std::string(msg::name(m)) +
+                                      ", expected " + std::string(expected));
+        const bool want_select = state != State::prot_server_listen_proposal;
+        if ((p->type == msg::HandshakeType::select) != want_select)
+            return protocol_error(msg::HandshakeError::unexpected_message,
+                                  std::string("protocol handshake: unexpected ") +
+                                      (want_select ? "announceMax" : "select") + ", expected " +
+                                      std::string(expected));
+        cancel(TimerKind::protocol_handshake);
+
+        if (state == State::prot_server_listen_proposal) {
+            const bool json =
+                std::find(p->formats.begin(), p->formats.end(), msg::format_json_utf8) != p->formats.end();
+            if (p->version.major < 1 || !json)
+                return protocol_error(msg::HandshakeError::selection_mismatch,
+                                      "protocol handshake: nothing in common with announceMax version " +
+                                          version_text(p->version) + " formats " + formats_text(p->formats));
+            // Our maximum is 1.0, and every node supports 1.0 up to its maximum.
+            send(msg::encode(our_selection));
+            state = State::prot_server_listen_confirm;
+            arm(TimerKind::protocol_handshake, config.timers.protocol_handshake);
+            return;
+        }
+        if (!(*p == our_selection)) {
+            const std::string what =
+                state == State::prot_client_listen_choice ? "the server selected " : "the client confirmed ";
+            return protocol_error(msg::HandshakeError::selection_mismatch,
+                                  "protocol handshake: " + what + "version " + version_text(p->version) +
+                                      " formats " + formats_text(p->formats) +
+                                      ", we offered 1.0 [JSON-UTF8]");
+        }
+        if (state == State::prot_client_listen_choice) send(msg::encode(our_selection));
+        enter_pin();
+    }
+
+    static std::string error_meaning(std::uint64_t e) {
+        switch (e) {
+        case 1:
+            return " (timeout)";
+        case 2:
+            return " (unexpected message)";
+        case 3:
+            return " (selection mismatch)";
+        default:
+            return "";
+        }
+    }
+
+    // ---- PIN (SHIP 13.4.4.3): shipd has no PIN and supports none --------------------------------------
+
+    void enter_pin() {
+        report(PeerState::pin);
+        send(msg::encode(msg::ConnectionPinState{msg::PinState::none, std::nullopt}));
+        state = State::pin_check_listen;
+        arm(TimerKind::pin, config.timers.pin);
+    }
+
+    void on_pin(const msg::Message& m) {
+        if (const auto* e = std::get_if<msg::ConnectionPinError>(&m))
+            return fail(close_code_ship, "PIN: the peer reported PIN error " + std::to_string(e->error));
+        const auto* p = std::get_if<msg::ConnectionPinState>(&m);
+        if (!p)
+            return fail(close_code_ship, "PIN: unexpected " + std::string(msg::name(m)) +
+                                             " while waiting for connectionPinState");
+        switch (p->pin_state) {
+        case msg::PinState::required:
+            return fail(close_code_ship, "PIN: the peer requires a PIN; shipd supports only pinState none");
+        case msg::PinState::optional:
+            notice("PIN: the peer offers an optional PIN; continuing without (its data exchange may be "
+                   "restricted)");
+            break;
+        case msg::PinState::none:
+        case msg::PinState::pin_ok:
+            break;
+        }
+        cancel(TimerKind::pin);
+        enter_data_exchange();
+    }
+
+    // ---- data exchange (SHIP 13.4.5, 13.4.6) ---------------------------------------------------------
+
+    void enter_data_exchange() {
+        state = State::data_exchange;
+        report(PeerState::completed);
+        actions.emplace_back(action::Completed{});
+        // Our request goes first: older ship-go ignores control messages once it is complete.
+        send(msg::encode(msg::AccessMethodsRequest{}));
+        arm(TimerKind::access_methods, config.timers.access_methods);
+    }
+
+    void answer_access_methods_request() {
+        send(msg::encode(msg::AccessMethods{config.own_ship_id, false, {}}));
+    }
+
+    void on_access_methods(const msg::AccessMethods& am) {
+        if (am.id.empty()) return error_close("access methods: the peer's accessMethods has an empty id");
+        if (config.known_peer_ship_id && *config.known_peer_ship_id != am.id)
+            return error_close("access methods: the peer's SHIP ID '" + truncate_utf8(am.id, 64) +
+                               "' differs from the known '" + *config.known_peer_ship_id + "'");
+        cancel(TimerKind::access_methods);
+        if (peer_ship_id != am.id) {
+            peer_ship_id = am.id;
+            actions.emplace_back(action::ShipIdLearned{am.id});
+        }
+    }
+
+    void on_data(const msg::Data& d) {
+        if (d.protocol_id != msg::protocol_id_spine)
+            return notice("data: ignored a message with protocolId '" + truncate_utf8(d.protocol_id, 32) +
+                          "'");
+        if (d.payload.empty() || d.payload.front() != '{')
+            return notice("data: ignored a message whose payload is not an object");
+        actions.emplace_back(action::DataReceived{d.payload});
+    }
+
+    void on_data_exchange(const msg::Message& m) {
+        if (std::holds_alternative<msg::AccessMethodsRequest>(m)) return answer_access_methods_request();
+        if (const auto* am = std::get_if<msg::AccessMethods>(&m)) return on_access_methods(*am);
+        if (const auto* d = std::get_if<msg::Data>(&m)) return on_data(*d);
+        notice("data exchange: ignored " + std::string(msg::name(m)));
+    }
+
+    // connectionClose announce with maxTime; the WebSocket closes 4001 on confirm or when maxTime runs out.
+    void announce_close(std::string_view ship_reason, std::string ws_reason) {
+        cancel_all();
+        send(msg::encode(msg::ConnectionClose{
+            msg::ClosePhase::announce, static_cast<std::uint64_t>(config.timers.close_max_time.count()),
+            std::string(ship_reason)}));
+        close_code = close_code_ship;
+        close_reason = std::move(ws_reason);
+        state = State::close_wait_confirm;
+        arm(TimerKind::close, config.timers.close_max_time);
+    }
+
+    void error_close(const std::string& reason) {
+        report(PeerState::error, reason);
+        announce_close(msg::close_reason_unspecific, reason);
+    }
+
+    void on_close_message(const msg::ConnectionClose& c) {
+        if (c.phase == msg::ClosePhase::confirm) {
+            if (state == State::close_wait_confirm)
+                return close_transport(close_code, close_reason, close_reason);
+            return notice("connectionClose confirm ignored: we announced no close");
+        }
+        send(msg::encode(msg::ConnectionClose{msg::ClosePhase::confirm, std::nullopt, std::nullopt}));
+        const std::string reason = "connection closed by the peer" +
+                                   (c.reason ? " (" + truncate_utf8(*c.reason, 64) + ")" : std::string());
+        if (state != State::data_exchange && state != State::close_wait_confirm)
+            report(PeerState::error, reason + " in " + std::string(state_text(state)));
+        close_transport(close_code_ship, reason, reason);
+    }
+
+    // ---- input dispatch ------------------------------------------------------------------------------
+
+    // A frame or message that could not be understood, judged by the state it arrived in.
+    void on_bad_input(const std::string& what) {
+        switch (state) {
+        case State::hello_ready_listen:
+        case State::hello_pending_listen:
+            return hello_abort("hello: " + what);
+        case State::prot_client_listen_choice:
+        case State::prot_server_listen_proposal:
+        case State::prot_server_listen_confirm:
+            return protocol_error(msg::HandshakeError::unexpected_message, "protocol handshake: " + what);
+        case State::pin_check_listen:
+            return fail(close_code_ship, "PIN: " + what);
+        default:
+            // TC_SHIP_MSG_001/002: in data exchange a bad message is dropped and the link keeps working.
+            return notice("ignored a bad message in " + std::string(state_text(state)) + ": " + what);
+        }
+    }
+
+    void receive(std::span<const std::uint8_t> message, TimePoint now) {
+        switch (state) {
+        case State::idle:
+        case State::closed:
+            return;
+        case State::hello_abort_done:
+            return notice("ignored a message after hello abort");
+        case State::cmi_client_wait:
+        case State::cmi_server_wait:
+            return on_cmi(message, now);
+        default:
+            break;
+        }
+        auto frame = parse_frame(message);
+        if (const auto* e = std::get_if<FrameError>(&frame)) return on_bad_input(e->reason);
+        auto decoded = msg::decode(std::get<Frame>(frame));
+        if (const auto* e = std::get_if<msg::DecodeError>(&decoded)) return on_bad_input(e->reason);
+        const msg::Message& m = std::get<msg::Message>(decoded);
+
+        if (const auto* c = std::get_if<msg::ConnectionClose>(&m)) return on_close_message(*c);
+        switch (state) {
+        case State::hello_ready_listen:
+            return on_hello_ready_listen(m, now);
+        case State::hello_pending_listen:
+            return on_hello_pending_listen(m, now);
+        case State::prot_client_listen_choice:
+        case State::prot_server_listen_proposal:
+        case State::prot_server_listen_confirm:
+            return on_protocol(m);
+        case State::pin_check_listen:
+            return on_pin(m);
+        case State::data_exchange:
+            return on_data_exchange(m);
+        case State::close_wait_confirm:
+            if (std::holds_alternative<msg::AccessMethodsRequest>(m)) return answer_access_methods_request();
+            return notice("closing: ignored " + std::string(msg::name(m)));
+        default:
+            return;
+        }
+    }
+
+    void timer_fired(TimerKind kind) {
+        if (!(armed & bit(kind))) return; // cancelled or replaced before it ran
+        armed &= ~bit(kind);
+        const auto& t = config.timers;
+        switch (kind) {
+        case TimerKind::cmi:
+            return fail(close_code_ship, "CMI: no CMI from the peer within " + ms_text(t.cmi));
+        case TimerKind::hello_wait_for_ready:
+            return hello_abort("hello: the peer did not become ready before our announced deadline");
+        case TimerKind::hello_send_prolongation:
+            send_hello(msg::HelloPhase::pending, std::nullopt, true);
+            arm(TimerKind::hello_prolongation_reply, prolongation_margin);
+            return;
+        case TimerKind::hello_prolongation_reply:
+            return hello_abort("hello: the peer did not answer our prolongation request");
+        case TimerKind::protocol_handshake: {
+            const std::string what = state == State::prot_client_listen_choice     ? "select"
+                                     : state == State::prot_server_listen_proposal ? "announceMax"
+                                                                                   : "the select echo";
+            return protocol_error(msg::HandshakeError::timeout, "protocol handshake: no " + what +
+                                                                    " within " +
+                                                                    ms_text(t.protocol_handshake));
+        }
+        case TimerKind::pin:
+            return fail(close_code_ship, "PIN: no connectionPinState within " + ms_text(t.pin));
+        case TimerKind::access_methods:
+            return error_close("access methods: no accessMethods reply within " + ms_text(t.access_methods));
+        case TimerKind::close:
+            if (state == State::hello_abort_done)
+                return close_transport(close_code_hello_rejected, hello_rejected_reason, close_reason);
+            return close_transport(close_code, close_reason, close_reason);
+        }
+    }
+
+    void transport_closed(std::string_view reason) {
+        const std::string why = "the peer closed the connection (" + truncate_utf8(reason, 96) + ")";
+        switch (state) {
+        case State::closed:
+            return;
+        case State::hello_ready_listen:
+            report(PeerState::remote_denied_trust, why + " while we waited ready for its trust");
+            break;
+        case State::data_exchange:
+        case State::close_wait_confirm:
+        case State::hello_abort_done:
+        case State::idle:
+            break;
+        default:
+            report(PeerState::error, why + " in " + std::string(state_text(state)));
+            break;
+        }
+        finish(why);
+    }
+
+    void close(std::string_view reason) {
+        switch (state) {
+        case State::closed:
+        case State::hello_abort_done:
+        case State::close_wait_confirm:
+            return;
+        case State::data_exchange:
+            return announce_close(msg::close_reason_unspecific, std::string(reason));
+        default:
+            return close_transport(close_code_ship, reason, std::string(reason));
+        }
+    }
+
+    void remove_trust() {
+        switch (state) {
+        case State::closed:
+        case State::hello_abort_done:
+        case State::close_wait_confirm:
+            return;
+        case State::data_exchange:
+            return announce_close(msg::close_reason_removed_connection, "trust removed");
+        default:
+            return close_transport(close_code_trust_removed, "trust removed", "trust removed");
+        }
+    }
+
+    std::optional<std::string> send_data(std::string_view plain_json) {
+        if (state != State::data_exchange)
+            return "not in data exchange (state " + std::string(state_text(state)) + ")";
+        auto bytes = msg::encode_data(plain_json);
+        if (const auto* e = std::get_if<msg::EncodeError>(&bytes)) return e->reason;
+        send(std::move(std::get<Bytes>(bytes)));
+        return std::nullopt;
+    }
+};
+
+Connection::Connection(ConnectionConfig config) {
+    if (config.own_ship_id.empty() || !is_safe_control_string(config.own_ship_id))
+        throw std::invalid_argument("SHIP ID '" + config.own_ship_id +
+                                    "' is empty or holds characters a control message cannot carry");
+    impl_ = std::make_unique<Impl>(std::move(config));
+}
+
+Connection::~Connection() = default;
+Connection::Connection(Connection&&) noexcept = default;
+Connection& Connection::operator=(Connection&&) noexcept = default;
+
+void Connection::open(Role role, TimePoint now) {
+    (void)now; // CMI needs no clock reading
+    impl_->open(role);
+}
+void Connection::receive(std::span<const std::uint8_t> message, TimePoint now) {
+    impl_->receive(message, now);
+}
+void Connection::timer_fired(TimerKind kind, TimePoint now) {
+    (void)now; // every timer is relative; none needs the reading
+    impl_->timer_fired(kind);
+}
+void Connection::transport_closed(std::string_view reason) {
+    impl_->transport_closed(reason);
+}
+void Connection::approve(TimePoint now) {
+    impl_->approve(now);
+}
+void Connection::deny() {
+    impl_->deny();
+}
+std::optional<std::string> Connection::send_data(std::string_view plain_json) {
+    return impl_->send_data(plain_json);
+}
+void Connection::close(std::string_view reason) {
+    impl_->close(reason);
+}
+void Connection::remove_trust() {
+    impl_->remove_trust();
+}
+std::vector<Action> Connection::take_actions() {
+    return std::exchange(impl_->actions, {});
+}
+bool Connection::awaiting_trust() const {
+    return impl_->state == State::hello_pending_listen;
+}
+bool Connection::in_data_exchange() const {
+    return impl_->state == State::data_exchange;
+}
+bool Connection::closed() const {
+    return impl_->state == State::closed;
+}
+std::string_view Connection::state_name() const {
+    return state_text(impl_->state);
+}
+std::optional<Role> Connection::role() const {
+    return impl_->role;
+}
+
+} // namespace ship

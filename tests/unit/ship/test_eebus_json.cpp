@@ -1,0 +1,115 @@
+#include "ship/eebus_json.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "vectors.hpp"
+
+using ship::json::CodecError;
+
+namespace {
+std::string to_eebus(std::string_view plain) {
+    auto r = ship::json::eebus_from_plain(plain);
+    if (auto* e = std::get_if<CodecError>(&r)) FAIL("eebus_from_plain failed: " << e->reason);
+    return std::get<std::string>(r);
+}
+std::string to_plain(std::string_view eebus) {
+    auto r = ship::json::plain_from_eebus(eebus);
+    if (auto* e = std::get_if<CodecError>(&r)) FAIL("plain_from_eebus failed: " << e->reason);
+    return std::get<std::string>(r);
+}
+std::string error_of(const std::variant<std::string, CodecError>& r) {
+    REQUIRE(std::holds_alternative<CodecError>(r));
+    return std::get<CodecError>(r).reason;
+}
+std::string nested(std::size_t depth, char open, char close) {
+    return std::string(depth, open) + std::string(depth, close);
+}
+} // namespace
+
+TEST_CASE("every SPINE payload vector converts byte-exactly in both directions", "[json][vectors]") {
+    const auto vectors = ship::test::spine_payload_vectors();
+    REQUIRE(vectors.size() >= 2);
+    for (const auto& v : vectors) {
+        INFO(v.name);
+        CHECK(to_plain(v.eebus) == v.plain);
+        std::string wire = v.eebus;
+        while (!wire.empty() && wire.back() == '\0')
+            wire.pop_back();
+        CHECK(to_eebus(v.plain) == wire);
+    }
+}
+
+TEST_CASE("a trailing NUL after the EEBUS text is stripped", "[json]") {
+    const auto vectors = ship::test::spine_payload_vectors();
+    const auto it = std::find_if(vectors.begin(), vectors.end(), [](const auto& v) {
+        return v.name == "device-classification-reply-trailing-nul";
+    });
+    REQUIRE(it != vectors.end());
+    REQUIRE(it->eebus.back() == '\0');
+    CHECK(to_plain(it->eebus) == it->plain);
+    CHECK(to_plain(std::string(R"({"a":[{"b":1}]})") + '\0' + '\0') == R"({"a":{"b":1}})");
+}
+
+TEST_CASE("empty containers: {} is sent as [], and both [] and {} are read as {}", "[json]") {
+    CHECK(to_eebus(R"({"accessMethodsRequest":{}})") == R"({"accessMethodsRequest":[]})");
+    CHECK(to_plain(R"({"accessMethodsRequest":[]})") == R"({"accessMethodsRequest":{}})");
+    CHECK(to_plain(R"({"accessMethodsRequest":{}})") == R"({"accessMethodsRequest":{}})");
+    CHECK(to_eebus("{}") == "{}");
+}
+
+TEST_CASE("arrays stay arrays; an array of objects becomes an array of arrays", "[json]") {
+    CHECK(to_eebus(R"({"cmd":[{"a":1},{"b":{"c":[1,2]}}]})") ==
+          R"({"cmd":[[{"a":1}],[{"b":[{"c":[1,2]}]}]]})");
+    CHECK(to_plain(R"({"cmd":[[{"a":1}],[{"b":[{"c":[1,2]}]}]]})") ==
+          R"({"cmd":[{"a":1},{"b":{"c":[1,2]}}]})");
+    CHECK(to_eebus(R"({"s":{"x":"y","n":-1.5,"t":true,"f":false,"z":null}})") ==
+          R"({"s":[{"x":"y"},{"n":-1.5},{"t":true},{"f":false},{"z":null}]})");
+}
+
+TEST_CASE("member order is kept as given, not sorted", "[json]") {
+    CHECK(to_eebus(R"({"m":{"z":1,"a":2,"m":3}})") == R"({"m":[{"z":1},{"a":2},{"m":3}]})");
+    CHECK(to_plain(R"({"m":[{"z":1},{"a":2},{"m":3}]})") == R"({"m":{"z":1,"a":2,"m":3}})");
+}
+
+TEST_CASE("strings keep brackets, quotes and non-ASCII unchanged (structural, not textual)", "[json]") {
+    CHECK(to_eebus(R"({"m":{"s":"[{},{}] \"q\" \u00e4 €"}})") ==
+          "{\"m\":[{\"s\":\"[{},{}] \\\"q\\\" \xC3\xA4 \xE2\x82\xAC\"}]}");
+    CHECK(to_plain("{\"m\":[{\"s\":\"}]\"}]}") == "{\"m\":{\"s\":\"}]\"}}");
+}
+
+TEST_CASE("TC_SHIP_MSG_003: whitespace around every structural character is accepted", "[json]") {
+    CHECK(to_plain(" \t\r\n{ \t\r\n\"accessMethodsRequest\" \t\r\n: \t\r\n[ \t\r\n] \t\r\n} \t\r\n") ==
+          R"({"accessMethodsRequest":{}})");
+    CHECK(to_plain("{\n  \"a\" : [ { \"b\" : [ 1 , 2 ] } , { \"c\" : \"d\" } ]\n}") ==
+          R"({"a":{"b":[1,2],"c":"d"}})");
+}
+
+TEST_CASE("100 000-deep nesting is refused with a reason, not a crash", "[json][depth]") {
+    CHECK(error_of(ship::json::plain_from_eebus(nested(100000, '[', ']'))) ==
+          "JSON nested deeper than 64 levels (at offset 64)");
+    std::string objects;
+    for (int i = 0; i < 100000; ++i)
+        objects += R"({"a":)";
+    objects += "1" + std::string(100000, '}');
+    CHECK(error_of(ship::json::plain_from_eebus(objects)).starts_with("JSON nested deeper than 64 levels"));
+    CHECK(error_of(ship::json::eebus_from_plain(objects)).starts_with("JSON nested deeper than 64 levels"));
+    // Unbalanced deep input is refused the same way.
+    CHECK(error_of(ship::json::plain_from_eebus(std::string(100000, '['))).starts_with("JSON nested deeper"));
+}
+
+TEST_CASE("nesting up to the limit is accepted; one more level is not", "[json][depth]") {
+    CHECK(to_plain(nested(64, '[', ']')).size() > 0);
+    CHECK(error_of(ship::json::plain_from_eebus(nested(65, '[', ']'))).starts_with("JSON nested deeper"));
+    // Brackets inside strings do not count.
+    CHECK(to_plain("{\"s\":\"" + std::string(1000, '[') + "\"}") ==
+          "{\"s\":\"" + std::string(1000, '[') + "\"}");
+}
+
+TEST_CASE("invalid JSON is refused with the offset and the parser's reason", "[json]") {
+    CHECK(error_of(ship::json::plain_from_eebus(R"({"a":)")) == "invalid JSON at offset 5: Invalid value.");
+    CHECK(error_of(ship::json::plain_from_eebus("")) == "empty JSON text");
+    CHECK(error_of(ship::json::plain_from_eebus(std::string(3, '\0'))) == "empty JSON text");
+    CHECK(error_of(ship::json::plain_from_eebus(R"({"a":1} x)")).starts_with("invalid JSON at offset 8"));
+    CHECK(error_of(ship::json::plain_from_eebus("{\"a\":\"\xC3\x28\"}")).starts_with("invalid JSON"));
+    CHECK(error_of(ship::json::eebus_from_plain("[1,2]")) == "plain JSON must be an object at the root");
+}
