@@ -1,0 +1,43 @@
+#include "hub/double_connection.hpp"
+
+namespace ship::hub {
+
+std::string_view to_string(Direction direction) {
+    return direction == Direction::outgoing ? "outgoing" : "incoming";
+}
+
+std::string_view to_string(DoubleConnectionRule rule) {
+    return rule == DoubleConnectionRule::spec ? "spec" : "legacy";
+}
+
+std::string_view to_string(Decision decision) {
+    switch (decision) {
+    case Decision::keep_new:
+        return "keep new";
+    case Decision::keep_existing:
+        return "keep existing";
+    case Decision::defer:
+        return "defer";
+    }
+    return "?";
+}
+
+Decision should_keep_new(std::string_view local_ski, std::string_view remote_ski,
+                         std::optional<Direction> existing, Direction new_direction,
+                         DoubleConnectionRule rule, bool passive_wait_over) {
+    if (!existing) return Decision::keep_new;
+    if (local_ski == remote_ski) return Decision::keep_existing;
+    const bool local_is_larger = local_ski > remote_ski;
+
+    if (rule == DoubleConnectionRule::legacy) {
+        // Only who initiated the new connection matters: the larger side's dial always wins.
+        const bool new_initiated_by_larger = (new_direction == Direction::outgoing) == local_is_larger;
+        return new_initiated_by_larger ? Decision::keep_new : Decision::keep_existing;
+    }
+
+    // Spec: the most recent connection wins, but only the larger SKI says so at once.
+    if (local_is_larger || passive_wait_over) return Decision::keep_new;
+    return Decision::defer;
+}
+
+} // namespace ship::hub
