@@ -1,0 +1,305 @@
+// shipd's command line and config file: every flag, the defaults, file-then-flags precedence, and that each
+// refusal names the flag or the file:line:column a user has to fix.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "options.hpp"
+
+using namespace ship::daemon;
+namespace fs = std::filesystem;
+
+namespace {
+
+// argv as main gets it; the strings live as long as the object.
+struct Args {
+    std::vector<std::string> storage;
+    std::vector<char*> argv;
+    Args(std::initializer_list<std::string> args) {
+        storage.reserve(args.size() + 1);
+        storage.emplace_back("shipd");
+        for (const auto& a : args)
+            storage.push_back(a);
+        for (auto& s : storage)
+            argv.push_back(s.data());
+        argv.push_back(nullptr);
+    }
+    std::span<char* const> span() const { return {argv.data(), argv.size() - 1}; }
+};
+
+Options load(std::initializer_list<std::string> args) {
+    // Never let the machine's /etc/shipd/shipd.conf leak into a test: always name a config file.
+    return load_options(Args(args).span());
+}
+
+std::string usage_error(std::initializer_list<std::string> args) {
+    try {
+        load(args);
+    } catch (const UsageError& e) {
+        return e.what();
+    }
+    FAIL("no UsageError");
+    return {};
+}
+
+std::string config_error(const std::string& text) {
+    try {
+        apply_config_text(Options{}, text, "test.conf");
+    } catch (const UsageError& e) {
+        return e.what();
+    }
+    FAIL("no UsageError for: " << text);
+    return {};
+}
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        std::string tmpl = (fs::temp_directory_path() / "shipd-options-XXXXXX").string();
+        path = mkdtemp(tmpl.data());
+    }
+    ~TempDir() { fs::remove_all(path); }
+    fs::path write(const std::string& name, const std::string& text) const {
+        std::ofstream(path / name) << text;
+        return path / name;
+    }
+};
+
+} // namespace
+
+TEST_CASE("defaults match the design when nothing is given", "[daemon][options]") {
+    TempDir dir;
+    const auto empty = dir.write("empty.conf", "{}");
+    const Options o = load({"--config", empty.string()});
+    CHECK(o.action == Action::run);
+    CHECK(o.state_dir == "/var/lib/shipd");
+    CHECK(o.port == 4711);
+    CHECK(o.bus == BusKind::system);
+    CHECK(o.bus_address.empty());
+    CHECK(o.mdns);
+    CHECK(o.ship_id.empty());
+    CHECK_FALSE(o.auto_accept);
+    CHECK(o.wait_for_trust);
+    CHECK(o.log_level == spdlog::level::info);
+    CHECK(o.categories == std::vector<int>{2});
+    CHECK(o.double_connection_rule == DoubleConnectionRule::spec);
+    CHECK(o.tls_max_version == TlsVersion::tls1_3);
+    CHECK(Options{}.config_file == "/etc/shipd/shipd.conf");
+}
+
+TEST_CASE("every command-line flag sets its option", "[daemon][options]") {
+    TempDir dir;
+    const auto empty = dir.write("empty.conf", "{}");
+    const Options o = load({"--config", empty.string(), "--state-dir", "/tmp/s", "--port", "0", "--session",
+                            "--no-mdns", "--ship-id", "Demo-EMS-1", "--auto-accept", "--log-level", "trace"});
+    CHECK(o.config_file == empty);
+    CHECK(o.state_dir == "/tmp/s");
+    CHECK(o.port == 0);
+    CHECK(o.bus == BusKind::session);
+    CHECK_FALSE(o.mdns);
+    CHECK(o.ship_id == "Demo-EMS-1");
+    CHECK(o.auto_accept);
+    CHECK(o.log_level == spdlog::level::trace);
+
+    const Options b = load({"--config", empty.string(), "--bus-address=unix:path=/tmp/bus", "--port=65535"});
+    CHECK(b.bus == BusKind::address);
+    CHECK(b.bus_address == "unix:path=/tmp/bus");
+    CHECK(b.port == 65535);
+
+    CHECK(load({"--config", empty.string(), "--system"}).bus == BusKind::system);
+    for (const auto& [name, level] :
+         std::vector<std::pair<std::string, spdlog::level::level_enum>>{{"debug", spdlog::level::debug},
+                                                                        {"info", spdlog::level::info},
+                                                                        {"warn", spdlog::level::warn},
+                                                                        {"error", spdlog::level::err}})
+        CHECK(load({"--config", empty.string(), "--log-level", name}).log_level == level);
+}
+
+TEST_CASE("--print-ski, --version and --help choose an action", "[daemon][options]") {
+    TempDir dir;
+    const auto empty = dir.write("empty.conf", "{}");
+    CHECK(load({"--config", empty.string(), "--print-ski"}).action == Action::print_ski);
+    // --version and --help must work even where the config file is broken or missing.
+    CHECK(load({"--config", "/nonexistent/shipd.conf", "--version"}).action == Action::version);
+    CHECK(load({"--help"}).action == Action::help);
+    CHECK(load({"-h"}).action == Action::help);
+    const std::string usage = usage_text("shipd");
+    for (const char* flag :
+         {"--config", "--state-dir", "--port", "--bus-address", "--system", "--session", "--no-mdns",
+          "--ship-id", "--auto-accept", "--log-level", "--print-ski", "--version", "--help"})
+        CHECK_THAT(usage, Catch::Contains(flag));
+}
+
+TEST_CASE("command-line errors name the flag", "[daemon][options]") {
+    CHECK_THAT(usage_error({"--port", "70000"}), Catch::StartsWith("--port:") && Catch::Contains("70000"));
+    CHECK_THAT(usage_error({"--port", "12ab"}), Catch::StartsWith("--port:") && Catch::Contains("12ab"));
+    CHECK_THAT(usage_error({"--port", "-1"}), Catch::StartsWith("--port:"));
+    CHECK_THAT(usage_error({"--port", ""}), Catch::StartsWith("--port:"));
+    CHECK_THAT(usage_error({"--port"}), Catch::StartsWith("--port:") && Catch::Contains("needs a value"));
+    CHECK_THAT(usage_error({"--log-level", "verbose"}),
+               Catch::StartsWith("--log-level:") && Catch::Contains("verbose"));
+    CHECK_THAT(usage_error({"--prot", "1"}), Catch::Contains("unknown option '--prot'"));
+    CHECK_THAT(usage_error({"-x"}), Catch::Contains("unknown option '-x'"));
+    CHECK_THAT(usage_error({"--no-mdns=yes"}),
+               Catch::StartsWith("--no-mdns:") && Catch::Contains("no value"));
+    CHECK_THAT(usage_error({"--system", "--session"}),
+               Catch::StartsWith("--session:") && Catch::Contains("--system"));
+    CHECK_THAT(usage_error({"--bus-address", "unix:path=/a", "--system"}),
+               Catch::StartsWith("--system:") && Catch::Contains("--bus-address"));
+    CHECK_THAT(usage_error({"--ship-id", "a=b"}), Catch::StartsWith("--ship-id:"));
+    CHECK_THAT(usage_error({"--ship-id", std::string(64, 'x')}), Catch::StartsWith("--ship-id:"));
+    CHECK_THAT(usage_error({"--state-dir", ""}), Catch::StartsWith("--state-dir:"));
+    CHECK_THAT(usage_error({"stray"}), Catch::Contains("unexpected argument 'stray'"));
+}
+
+TEST_CASE("an explicit config file must exist; a missing default one is fine", "[daemon][options]") {
+    CHECK_THAT(usage_error({"--config", "/nonexistent/shipd.conf"}),
+               Catch::StartsWith("--config:") && Catch::Contains("/nonexistent/shipd.conf"));
+    // The default path: only check that a missing default does not throw where the machine has none.
+    if (!fs::exists(default_config_file)) CHECK(load({}).port == default_port);
+}
+
+TEST_CASE("every config key sets its option", "[daemon][options]") {
+    const Options o = apply_config_text(Options{}, R"({
+        // comments are allowed
+        "state_dir": "/srv/shipd",
+        "port": 4712,
+        "listen_address": "::1",
+        "bus_address": "unix:path=/run/x",
+        "mdns": false,
+        "log_level": "debug",
+        "ship_id": "Vendor-EMS-7",
+        "brand": "Vendor", "model": "EMS", "type": "EnergyManagementSystem", "serial": "7",
+        "categories": [2, 3],
+        "organization": "Vendor GmbH", "country": "DE",
+        "auto_accept": true,
+        "wait_for_trust": false,
+        "max_connections": 5,
+        "max_handshakes": 2,
+        "double_connection_rule": "legacy",
+        "tls_max_version": "1.2"
+    })",
+                                        "test.conf");
+    CHECK(o.state_dir == "/srv/shipd");
+    CHECK(o.port == 4712);
+    CHECK(o.listen_address == "::1");
+    CHECK(o.bus == BusKind::address);
+    CHECK(o.bus_address == "unix:path=/run/x");
+    CHECK_FALSE(o.mdns);
+    CHECK(o.log_level == spdlog::level::debug);
+    CHECK(o.ship_id == "Vendor-EMS-7");
+    CHECK(o.brand == "Vendor");
+    CHECK(o.model == "EMS");
+    CHECK(o.type == "EnergyManagementSystem");
+    CHECK(o.serial == "7");
+    CHECK(o.categories == std::vector<int>{2, 3});
+    CHECK(o.organization == "Vendor GmbH");
+    CHECK(o.country == "DE");
+    CHECK(o.auto_accept);
+    CHECK_FALSE(o.wait_for_trust);
+    CHECK(o.max_connections == 5);
+    CHECK(o.max_handshakes == 2);
+    CHECK(o.double_connection_rule == DoubleConnectionRule::legacy);
+    CHECK(o.tls_max_version == TlsVersion::tls1_2);
+
+    CHECK(apply_config_text(Options{}, R"({"bus": "session"})", "t").bus == BusKind::session);
+    CHECK(apply_config_text(o, R"({"bus": "system"})", "t").bus == BusKind::system);
+}
+
+TEST_CASE("the command line overrides the config file", "[daemon][options]") {
+    TempDir dir;
+    const auto conf = dir.write("shipd.conf", R"({"port": 1000, "state_dir": "/from/file", "bus": "session",
+        "mdns": true, "ship_id": "FromFile", "auto_accept": false, "log_level": "error", "brand": "B"})");
+    const Options file_only = load({"--config", conf.string()});
+    CHECK(file_only.port == 1000);
+    CHECK(file_only.state_dir == "/from/file");
+    CHECK(file_only.bus == BusKind::session);
+    CHECK(file_only.ship_id == "FromFile");
+    CHECK(file_only.log_level == spdlog::level::err);
+
+    const Options both =
+        load({"--config", conf.string(), "--port", "2000", "--state-dir", "/from/flag", "--bus-address",
+              "unix:path=/b", "--no-mdns", "--ship-id", "FromFlag", "--auto-accept", "--log-level", "warn"});
+    CHECK(both.port == 2000);
+    CHECK(both.state_dir == "/from/flag");
+    CHECK(both.bus == BusKind::address);
+    CHECK(both.bus_address == "unix:path=/b");
+    CHECK_FALSE(both.mdns);
+    CHECK(both.ship_id == "FromFlag");
+    CHECK(both.auto_accept);
+    CHECK(both.log_level == spdlog::level::warn);
+    CHECK(both.brand == "B"); // file-only settings survive
+}
+
+TEST_CASE("config errors name the file, line and column", "[daemon][options]") {
+    // Syntax: RapidJSON's offset becomes line:column.
+    CHECK_THAT(config_error("{\n  \"port\": 4711\n  \"mdns\": true\n}"), Catch::StartsWith("test.conf:3:"));
+    CHECK_THAT(config_error("{\"port\": 1,}"), Catch::StartsWith("test.conf:1:"));
+    CHECK_THAT(config_error("{} {}"), Catch::StartsWith("test.conf:1:"));
+    CHECK_THAT(config_error("[1]"), Catch::StartsWith("test.conf:") && Catch::Contains("object"));
+    // Unknown key: a typo must not pass silently.
+    CHECK_THAT(config_error("{\n  \"port\": 1,\n    \"prot\": 2\n}"),
+               Catch::StartsWith("test.conf:3:5:") && Catch::Contains("unknown key \"prot\""));
+    CHECK_THAT(config_error("{\"port\": 1, \"port\": 2}"),
+               Catch::StartsWith("test.conf:1:13:") && Catch::Contains("twice"));
+}
+
+TEST_CASE("config values of the wrong type or range are refused with the key", "[daemon][options]") {
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {R"({"port": "4711"})", "\"port\""},
+        {R"({"port": 65536})", "\"port\""},
+        {R"({"port": -1})", "\"port\""},
+        {R"({"port": 1.5})", "\"port\""},
+        {R"({"mdns": "yes"})", "\"mdns\""},
+        {R"({"auto_accept": 1})", "\"auto_accept\""},
+        {R"({"wait_for_trust": null})", "\"wait_for_trust\""},
+        {R"({"log_level": "verbose"})", "verbose"},
+        {R"({"log_level": 3})", "\"log_level\""},
+        {R"({"state_dir": ""})", "\"state_dir\""},
+        {R"({"bus": "user"})", "\"bus\""},
+        {R"({"bus_address": 5})", "\"bus_address\""},
+        {R"({"bus": "system", "bus_address": "unix:path=/x"})", "exclude"},
+        {R"({"categories": []})", "\"categories\""},
+        {R"({"categories": [2, "3"]})", "\"categories\""},
+        {R"({"categories": 2})", "\"categories\""},
+        {R"({"ship_id": "a;b"})", "\"ship_id\""},
+        {R"({"brand": "0123456789012345678901234567890123"})", "\"brand\""},
+        {R"({"country": "DEU"})", "\"country\""},
+        {R"({"listen_address": "localhost"})", "\"listen_address\""},
+        {R"({"max_connections": 0})", "\"max_connections\""},
+        {R"({"max_handshakes": "8"})", "\"max_handshakes\""},
+        {R"({"double_connection_rule": "newest"})", "\"double_connection_rule\""},
+        {R"({"tls_max_version": 1.3})", "\"tls_max_version\""},
+    };
+    for (const auto& [text, mention] : bad) {
+        INFO(text);
+        const std::string message = config_error(text);
+        CHECK_THAT(message, Catch::StartsWith("test.conf:1:") && Catch::Contains(mention));
+    }
+}
+
+TEST_CASE("a config file that cannot be read is an error naming it", "[daemon][options]") {
+    TempDir dir;
+    const auto conf = dir.write("bad.conf", "{\"port\": }");
+    try {
+        load({"--config", conf.string()});
+        FAIL("no error");
+    } catch (const UsageError& e) {
+        CHECK_THAT(e.what(), Catch::StartsWith(conf.string() + ":1:"));
+    }
+    CHECK_THROWS_AS(apply_config_file(Options{}, dir.path / "missing.conf"), UsageError);
+}
+
+TEST_CASE("the shipped example config is valid", "[daemon][options]") {
+    const char* root = std::getenv("SHIPD_SOURCE_ROOT");
+    REQUIRE(root != nullptr);
+    const Options o = apply_config_file(Options{}, fs::path(root) / "daemon" / "shipd.conf.example");
+    CHECK(o.port == default_port);
+    CHECK(o.state_dir == default_state_dir);
+}
