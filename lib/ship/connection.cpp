@@ -379,24 +379,32 @@ struct Connection::Impl {
         fail(close_code_ship, reason);
     }
 
+    std::string_view awaited_handshake_message() const {
+        switch (state) {
+        case State::prot_client_listen_choice:
+            return "select";
+        case State::prot_server_listen_proposal:
+            return "announceMax";
+        default:
+            return "select echo";
+        }
+    }
+
     void on_protocol(const msg::Message& m) {
         if (const auto* e = std::get_if<msg::MessageProtocolHandshakeError>(&m))
             return fail(close_code_ship, "protocol handshake: the peer sent error " +
                                              std::to_string(e->error) + error_meaning(e->error));
         const auto* p = std::get_if<msg::MessageProtocolHandshake>(&m);
-        const std::string_view expected = state == State::prot_client_listen_choice     ? "select"
-                                          : state == State::prot_server_listen_proposal ? "announceMax"
-                                                                                        : "the select echo";
+        const std::string expected(awaited_handshake_message());
         if (!p)
-            return protocol_error(msg::HandshakeError::unexpected_message,
-                                  "protocol handshake: unexpected " + std::string(msg::name(m)) +
-                                      ", expected " + std::string(expected));
+            return protocol_error(msg::HandshakeError::unexpected_message, "protocol handshake: unexpected " +
+                                                                               std::string(msg::name(m)) +
+                                                                               ", expected " + expected);
         const bool want_select = state != State::prot_server_listen_proposal;
         if ((p->type == msg::HandshakeType::select) != want_select)
             return protocol_error(msg::HandshakeError::unexpected_message,
                                   std::string("protocol handshake: unexpected ") +
-                                      (want_select ? "announceMax" : "select") + ", expected " +
-                                      std::string(expected));
+                                      (want_select ? "announceMax" : "select") + ", expected " + expected);
         cancel(TimerKind::protocol_handshake);
 
         if (state == State::prot_server_listen_proposal) {
@@ -619,12 +627,9 @@ struct Connection::Impl {
         case TimerKind::hello_prolongation_reply:
             return hello_abort("hello: the peer did not answer our prolongation request");
         case TimerKind::protocol_handshake: {
-            const std::string what = state == State::prot_client_listen_choice     ? "select"
-                                     : state == State::prot_server_listen_proposal ? "announceMax"
-                                                                                   : "the select echo";
-            return protocol_error(msg::HandshakeError::timeout, "protocol handshake: no " + what +
-                                                                    " within " +
-                                                                    ms_text(t.protocol_handshake));
+            return protocol_error(msg::HandshakeError::timeout,
+                                  "protocol handshake: no " + std::string(awaited_handshake_message()) +
+                                      " within " + ms_text(t.protocol_handshake));
         }
         case TimerKind::pin:
             return fail(close_code_ship, "PIN: no connectionPinState within " + ms_text(t.pin));
