@@ -57,13 +57,14 @@ netns_exec() { # a|b CMD...
     "${NETNS_ARGV[@]}" "$@"
 }
 
-# Starts CMD inside host a or b in the background, stdout and stderr appended to OUTFILE; NETNS_PID := its PID
-# (ip and env exec, so it is CMD's own PID and may be killed directly).
+# Starts CMD inside host a or b in the background, stdout and stderr appended to OUTFILE, stdin the caller's
+# (e.g. `netns_spawn a out cmd <&"$fd"`); NETNS_PID := its PID (ip and env exec, so it is CMD's own PID).
 netns_spawn() { # a|b OUTFILE CMD...
     netns_argv "$1" || return 1
     local out=$2
     shift 2
-    "${NETNS_ARGV[@]}" "$@" >>"$out" 2>&1 &
+    # The explicit <&0 keeps bash from giving a background job /dev/null as stdin.
+    "${NETNS_ARGV[@]}" "$@" <&0 >>"$out" 2>&1 &
     NETNS_PID=$!
 }
 
