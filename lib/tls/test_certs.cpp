@@ -34,12 +34,11 @@ BadIdentity finish(EVP_PKEY* key, const X509* cert) {
     BadIdentity out;
     out.certificate_pem = certificate_to_pem(cert);
     out.private_key_pem = private_key_to_pem(key);
-    if (const auto* ext = static_cast<const ASN1_OCTET_STRING*>(
-            X509_get_ext_d2i(cert, NID_subject_key_identifier, nullptr, nullptr))) {
-        out.ski_extension =
-            to_lower_hex(ASN1_STRING_get0_data(ext), static_cast<std::size_t>(ASN1_STRING_length(ext)));
-        ASN1_OCTET_STRING_free(const_cast<ASN1_OCTET_STRING*>(ext));
-    }
+    const Asn1OctetStringPtr ext(static_cast<ASN1_OCTET_STRING*>(
+        X509_get_ext_d2i(cert, NID_subject_key_identifier, nullptr, nullptr)));
+    if (ext)
+        out.ski_extension = to_lower_hex(ASN1_STRING_get0_data(ext.get()),
+                                         static_cast<std::size_t>(ASN1_STRING_length(ext.get())));
     const PeerCheck check = check_peer_certificate(cert);
     if (check.ok) throw std::logic_error("a deliberately bad certificate passed the SHIP check");
     out.expected_reason = check.reason;

@@ -1,5 +1,5 @@
-// Certificates that break the SHIP rules on purpose, for rejection tests (TC_SHIP_SEC_001/002). Each comes
-// with its matching private key, so a TLS peer can really present it; only tests link this (tls_testing_dep).
+// Certificates that break the SHIP rules on purpose (SHIP 12.2, TC_SHIP_SEC_001/002), each with its matching
+// private key so a TLS peer can really present it. Only tests link this library (tls_testing_dep).
 #pragma once
 
 #include <string>
@@ -8,14 +8,14 @@
 
 namespace ship::tls::testing {
 
+// Each kind differs from a good identity in exactly one property; the reason check_peer_certificate gives:
 enum class BadCertificate {
-    rsa_key,     // RSA 2048 key, SKI method 1 over it          → "peer key is RSA, ..."
-    ec_p384_key, // EC key on secp384r1, SKI method 1 over it    → "peer key is EC on secp384r1, ..."
-    missing_ski, // P-256, no SKI extension                      → "... has no Subject Key Identifier"
-    short_ski,   // P-256, 8-byte SKI                            → "SKI extension is 8 bytes, ..."
-    ski_not_matching_key, // P-256, 20 random bytes as SKI                → "SKI extension ... is not SHA-1
-                          // ..."
-    ski_of_other_certificate, // P-256, SKI copied from another identity (forged, TC_SHIP_SEC_002)
+    rsa_key,                  // RSA 2048 key: "peer key is RSA, SHIP requires ECDSA P-256"
+    ec_p384_key,              // EC on secp384r1: "peer key is EC on secp384r1, SHIP requires P-256"
+    missing_ski,              // no SKI extension: "peer certificate has no Subject Key Identifier"
+    short_ski,                // 8-byte SKI: "SKI extension is 8 bytes, SHIP requires 20"
+    ski_not_matching_key,     // 20 random bytes (TC_SHIP_SEC_001): "SKI extension <hex> is not SHA-1 of ..."
+    ski_of_other_certificate, // another node's SKI, forged (TC_SHIP_SEC_002): as ski_not_matching_key
 };
 
 struct BadIdentity {

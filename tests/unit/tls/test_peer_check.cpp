@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "ship/ski.hpp"
+#include "tls/certificate_builder.hpp"
 #include "tls/identity.hpp"
 #include "tls/peer_check.hpp"
 #include "tls/pem.hpp"
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <openssl/core_names.h>
 #include <vector>
 
 using namespace ship::tls;
@@ -77,8 +79,7 @@ TEST_CASE("no certificate at all is rejected", "[tls][peer_check]") {
     CHECK_FALSE(computed_ski(nullptr));
 }
 
-TEST_CASE("TC_SHIP_SEC_001: a certificate with the wrong key type or curve is rejected",
-          "[tls][peer_check]") {
+TEST_CASE("SHIP 12.2: a certificate with the wrong key type or curve is rejected", "[tls][peer_check]") {
     SECTION("RSA key") {
         const auto bad = make_bad_identity(BadCertificate::rsa_key);
         const auto cert = parse(bad.certificate_pem);
@@ -100,7 +101,7 @@ TEST_CASE("TC_SHIP_SEC_001: a certificate with the wrong key type or curve is re
     }
 }
 
-TEST_CASE("TC_SHIP_SEC_001: a certificate without a usable SKI is rejected", "[tls][peer_check]") {
+TEST_CASE("SHIP 12.2: a certificate without a usable SKI is rejected", "[tls][peer_check]") {
     SECTION("no SKI extension") {
         const auto bad = make_bad_identity(BadCertificate::missing_ski);
         CHECK(bad.ski_extension.empty());
@@ -117,31 +118,34 @@ TEST_CASE("TC_SHIP_SEC_001: a certificate without a usable SKI is rejected", "[t
     }
 }
 
-TEST_CASE("TC_SHIP_SEC_002: an SKI that is not the hash of the key is rejected", "[tls][peer_check]") {
-    SECTION("random SKI bytes") {
-        const auto bad = make_bad_identity(BadCertificate::ski_not_matching_key);
-        const auto cert = parse(bad.certificate_pem);
-        const auto actual = computed_ski(cert.get());
-        REQUIRE(actual);
-        const PeerCheck check = check_peer_certificate(cert.get());
-        CHECK_FALSE(check.ok);
-        CHECK(check.ski.empty());
-        CHECK(check.reason ==
-              "SKI extension " + bad.ski_extension + " is not SHA-1 of the public key (" + *actual + ")");
-    }
-    SECTION("SKI forged from another node's certificate") {
-        const Identity victim = generate_identity({"victim", {}, {}, {}});
+TEST_CASE("TC_SHIP_SEC_001: an SKI extension that is not SHA-1 of the certificate's own key is rejected",
+          "[tls][peer_check]") {
+    const auto bad = make_bad_identity(BadCertificate::ski_not_matching_key);
+    const auto cert = parse(bad.certificate_pem);
+    const auto actual = computed_ski(cert.get());
+    REQUIRE(actual);
+    const PeerCheck check = check_peer_certificate(cert.get());
+    CHECK_FALSE(check.ok);
+    CHECK(check.ski.empty());
+    CHECK(check.reason ==
+          "SKI extension " + bad.ski_extension + " is not SHA-1 of the public key (" + *actual + ")");
+}
+
+TEST_CASE("TC_SHIP_SEC_002: a new key whose SKI extension is forged to a trusted node's SKI is rejected",
+          "[tls][peer_check]") {
+    SECTION("forged from a named node") {
+        const Identity trusted = generate_identity({"trusted", {}, {}, {}});
         const auto forged =
-            make_bad_identity(BadCertificate::ski_of_other_certificate, {"forger", {}, {}, {}}, victim.ski);
-        CHECK(forged.ski_extension == victim.ski); // it claims the victim's identity...
+            make_bad_identity(BadCertificate::ski_of_other_certificate, {"forger", {}, {}, {}}, trusted.ski);
+        CHECK(forged.ski_extension == trusted.ski); // it claims the trusted identity...
         const auto cert = parse(forged.certificate_pem);
         const PeerCheck check = check_peer_certificate(cert.get());
         CHECK_FALSE(check.ok); // ...but its key gives it away
-        CHECK(check.reason == "SKI extension " + victim.ski + " is not SHA-1 of the public key (" +
+        CHECK(check.reason == "SKI extension " + trusted.ski + " is not SHA-1 of the public key (" +
                                   *computed_ski(cert.get()) + ")");
-        CHECK(check.ski != victim.ski);
+        CHECK(check.ski.empty());
     }
-    SECTION("forging without naming a victim uses a fresh identity's SKI") {
+    SECTION("forging without naming a node uses a fresh identity's SKI") {
         const auto forged = make_bad_identity(BadCertificate::ski_of_other_certificate);
         CHECK(ship::is_canonical_ski(forged.ski_extension));
         CHECK_FALSE(check_peer_certificate(parse(forged.certificate_pem).get()).ok);
@@ -205,4 +209,21 @@ TEST_CASE("BOOLEAN TRUE encoded as 0x01 (as some wallboxes do) is accepted", "[t
     const PeerCheck check = check_peer_certificate(wallbox.get());
     CHECK(check.ok);
     CHECK(check.ski == id.ski);
+}
+
+TEST_CASE(
+    "the SKI is computed over the uncompressed point even when the certificate carries a compressed one",
+    "[tls][peer_check]") {
+    const auto key = generate_ec_key("P-256");
+    const auto plain = build_self_signed_certificate(key.get(), {"plain", {}, {}, {}}, SkiChoice::hash());
+    REQUIRE(ASN1_STRING_length(X509_get0_pubkey_bitstr(plain.get())) == 65);
+    const auto expected = computed_ski(plain.get());
+    REQUIRE(expected);
+
+    REQUIRE(EVP_PKEY_set_utf8_string_param(key.get(), OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                           OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED) == 1);
+    const auto compressed =
+        build_self_signed_certificate(key.get(), {"compressed", {}, {}, {}}, SkiChoice::none());
+    REQUIRE(ASN1_STRING_length(X509_get0_pubkey_bitstr(compressed.get())) == 33);
+    CHECK(computed_ski(compressed.get()) == expected);
 }
