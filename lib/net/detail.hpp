@@ -1,0 +1,191 @@
+// lib/net internals shared by the strand, timers, links and endpoints: never included outside lib/net.
+// Everything here is strand-confined except StrandCore::post_mutex and what it guards.
+#pragma once
+
+#include <atomic>
+#include <cassert>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <libwebsockets.h>
+
+#include "net/client.hpp"
+#include "net/link.hpp"
+#include "net/strand.hpp"
+#include "net/timer.hpp"
+
+// Debug builds: a strand-only entry point called from another thread is a bug, found here.
+#define SHIP_NET_ASSERT_ON_STRAND(core) assert((core).on_strand())
+
+namespace ship::net::detail {
+
+class Endpoint;
+
+struct TimerCore {
+    // Standard layout with the lws node first, so the lws callback can get back to its TimerCore.
+    struct Node {
+        lws_sorted_usec_list_t sul;
+        TimerCore* owner;
+    };
+    StrandCore* strand = nullptr; // null once the strand is gone
+    Timer::Kind kind = Timer::Kind::normal;
+    std::function<void()> callback;
+    bool pending = false;
+    Node node{};
+};
+
+struct StoppedWake {
+    StrandCore* core;
+    void operator()() const noexcept;
+};
+
+struct StrandCore {
+    StrandCore(std::stop_token stop_token, StrandOptions strand_options);
+    ~StrandCore();
+
+    bool on_strand() const noexcept {
+        return thread.load(std::memory_order_acquire) == std::this_thread::get_id();
+    }
+    // Owner callbacks (link handlers, timers) are allowed until run() returned.
+    bool owner_calls_allowed() const { return !silenced; }
+    bool normal_timers_allowed() const { return !silenced && !stop.stop_requested(); }
+
+    void wake();        // any thread
+    void drain_posts(); // strand: EVENT_WAIT_CANCELLED
+    void check_stop();  // strand: runs the stop handler once after stop was requested
+
+    std::uint64_t new_id() { return next_id++; }
+    Link* find_link(lws* wsi) const; // the Link this wsi currently carries, or null
+    Endpoint* find_endpoint(lws_vhost* vhost) const;
+
+    // lws keeps pointers into these (retry policies, names, a provided SSL_CTX) until the context is gone.
+    template <typename T>
+    T* keep(std::shared_ptr<T> object) {
+        kept.push_back(object);
+        return object.get();
+    }
+
+    std::stop_token stop;
+    StrandOptions options;
+    lws_context* context = nullptr;
+    lws_vhost* strand_vhost = nullptr;
+    std::atomic<std::thread::id> thread;
+
+    // The one synchronised thing: other threads append closures, the strand swaps the queue out. The
+    // mutex also orders lws_cancel_service against the context's destruction (post after ~Strand began).
+    std::mutex post_mutex;
+    std::deque<std::function<void()>> posted;
+    bool accepting_posts = true; // guarded by post_mutex
+
+    std::optional<std::stop_callback<StoppedWake>> stop_callback;
+    bool running = false, ran = false;
+    bool stop_handled = false, finished = false, silenced = false;
+    std::function<void()> stop_handler;
+    std::unique_ptr<Timer> bound_timer;
+
+    std::unordered_set<TimerCore*> timers;
+    std::uint64_t next_id = 1;
+    std::unordered_map<std::uint64_t, Link*> links;
+    std::unordered_map<std::uint64_t, Endpoint*> endpoints;
+    std::vector<std::shared_ptr<void>> kept;
+};
+
+// What a verify callback learned about the peer's certificate, stored on the SSL (ex_data), so it lives
+// exactly as long as the handshake's SSL and is found again later with lws_get_ssl(wsi).
+struct PeerVerdict {
+    bool ok = false;
+    std::string ski;
+    std::string reason;
+    bool reported = false; // a server handshake failure was reported to the owner
+};
+
+// A server or a client: one lws vhost and the Links on it.
+class Endpoint {
+public:
+    Endpoint(StrandCore& core, ship::Role role, LinkSettings settings);
+    virtual ~Endpoint(); // cuts its remaining Links silently, destroys the vhost
+    Endpoint(const Endpoint&) = delete;
+    Endpoint& operator=(const Endpoint&) = delete;
+
+    // Server: after TLS, before the upgrade (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE). lws return convention.
+    virtual int confirm_upgrade(lws* wsi, const char* upgrade);
+    // Server: a TLS handshake failed on our side (alert sent).
+    virtual void handshake_failed(const std::string& remote, const std::string& reason);
+
+    StrandCore& core;
+    std::uint64_t id;
+    ship::Role role;
+    LinkSettings settings;
+    bool tls12_only = false;
+    std::string setup_error; // why lws refused to create the vhost, when our TLS setup was the reason
+    lws_vhost* vhost = nullptr;
+    const lws_retry_bo_t* retry = nullptr;
+    std::unordered_set<Link*> links;
+
+protected:
+    void make_retry_policy();
+    void* vhost_user() const { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)); }
+};
+
+// The Link's side of lws events and owner calls; a struct of statics so Link keeps its members private.
+struct LinkOps {
+    static std::shared_ptr<Link> make(Endpoint& endpoint, LinkHandler* handler);
+    static void attach(Link& link, lws* wsi);
+    static Link* from_wsi(StrandCore& core, lws* wsi);
+
+    static void set_remote(Link& link, std::string remote) { link.remote_ = std::move(remote); }
+    static void set_peer_ski(Link& link, std::string ski) { link.peer_ski_ = std::move(ski); }
+    static void set_path(Link& link, std::string path) { link.path_ = std::move(path); }
+    static LinkHandler* handler(Link& link) { return link.handler_; }
+
+    static int established(Link& link, lws* wsi);
+    static int receive(Link& link, lws* wsi, const void* in, std::size_t len);
+    static int writeable(Link& link, lws* wsi);
+    static void peer_close(Link& link, const void* in, std::size_t len);
+    static void pong(Link& link);
+    // The wsi is going away (closed, connection error, destroyed); `error` and `http_status` from
+    // CLIENT_CONNECTION_ERROR.
+    static void wsi_gone(Link& link, lws* wsi, bool connection_error, std::string_view error,
+                         int http_status);
+
+    // Client dial
+    static void start_dial(Link& link, const DialRequest& request, std::chrono::milliseconds timeout);
+    static bool connect(Link& link); // one lws_client_connect_via_info at the current dial path
+    // Verify callback: 0 accepts the server certificate, 1 fails the handshake.
+    static int server_certificate(Link& link, const PeerVerdict& verdict);
+    // TLS is up, the upgrade request is about to go out: last check of the server's SKI. lws convention.
+    static int before_request(Link& link, lws* wsi);
+
+    // Ends the Link now from our side without an lws callback to wait for: the wsi (if any) is detached
+    // and killed asynchronously, on_closed is delivered from a zero-delay timer.
+    static void end_now(Link& link, CloseInfo info);
+    static void deliver_closed(Link& link);
+    static void forget(Link& link); // leave the registries (endpoint gone or Link destroyed)
+    static void orphan(Link& link); // cut without callbacks (its endpoint is going away)
+    static void kill_wsi(lws* wsi);
+};
+
+// The one lws protocol callback of every vhost lib/net creates.
+int lws_event(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::size_t len);
+// Server and client vhosts: one protocol, `ship`, handled by lws_event.
+extern const lws_protocols ship_protocols[];
+
+// "192.0.2.1:4711" / "[fe80::1%eth0]:4711" for the peer of a socket; "" if unknown.
+std::string peer_address_of_fd(int fd);
+// The same form for a host (numeric, IPv6 possibly with zone) and port.
+std::string display_address(std::string_view host, std::uint16_t port);
+// The Host header for it: IPv6 in brackets with the zone's '%' written "%25" (RFC 6874).
+std::string host_header_value(std::string_view host, std::uint16_t port);
+
+} // namespace ship::net::detail

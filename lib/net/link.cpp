@@ -1,0 +1,445 @@
+#include "net/link.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "net/client.hpp"
+#include "net/detail.hpp"
+#include "net/tls_setup.hpp"
+
+namespace ship::net {
+
+namespace {
+
+inline constexpr std::size_t max_close_reason = 123; // 125-byte control frame payload minus the code
+
+std::string cut_reason(std::string_view reason) {
+    if (reason.size() <= max_close_reason) return std::string(reason);
+    std::size_t n = max_close_reason;
+    // Do not split a UTF-8 sequence: back up over continuation bytes.
+    while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80)
+        --n;
+    return std::string(reason.substr(0, n));
+}
+
+void* id_pointer(std::uint64_t id) {
+    return reinterpret_cast<void*>(static_cast<std::uintptr_t>(id));
+}
+
+void set_close_frame(lws* wsi, std::uint16_t code, const std::string& reason) {
+    std::string text = cut_reason(reason);
+    lws_close_reason(wsi, static_cast<lws_close_status>(code), reinterpret_cast<unsigned char*>(text.data()),
+                     text.size());
+}
+
+} // namespace
+
+std::string_view to_string(CloseInfo::By by) {
+    switch (by) {
+    case CloseInfo::By::local:
+        return "local";
+    case CloseInfo::By::peer:
+        return "peer";
+    case CloseInfo::By::transport:
+        return "transport";
+    }
+    return "transport";
+}
+
+Link::Link(detail::StrandCore& core, detail::Endpoint& endpoint, ship::Role role, LinkHandler* handler)
+    : core_(&core)
+    , endpoint_(&endpoint)
+    , id_(core.new_id())
+    , role_(role)
+    , handler_(handler)
+    , timer_(core, Timer::Kind::shutdown)
+    , deliver_(core, Timer::Kind::shutdown) {}
+
+Link::~Link() {
+    detail::LinkOps::forget(*this);
+    if (!wsi_) return;
+    if (state_ == State::open || state_ == State::closing) {
+        if (have_close_info_ && close_info_.by == CloseInfo::By::local)
+            set_close_frame(wsi_, close_info_.code, close_info_.reason);
+        else
+            set_close_frame(wsi_, close_going_away, "going away");
+    }
+    detail::LinkOps::kill_wsi(wsi_);
+    wsi_ = nullptr;
+}
+
+bool Link::send(std::span<const std::uint8_t> message) {
+    SHIP_NET_ASSERT_ON_STRAND(*core_);
+    if (state_ != State::open || !wsi_) return false;
+    Outgoing out;
+    out.buffer.resize(LWS_PRE + message.size());
+    if (!message.empty()) std::memcpy(out.buffer.data() + LWS_PRE, message.data(), message.size());
+    send_queue_.push_back(std::move(out));
+    lws_callback_on_writable(wsi_);
+    return true;
+}
+
+void Link::close(std::uint16_t code, std::string_view reason) {
+    SHIP_NET_ASSERT_ON_STRAND(*core_);
+    if (state_ == State::closed || close_requested_) return;
+    if (state_ == State::connecting) {
+        detail::LinkOps::end_now(*this, CloseInfo{code, cut_reason(reason), CloseInfo::By::local, false});
+        return;
+    }
+    close_requested_ = true;
+    state_ = State::closing;
+    if (!have_close_info_) {
+        close_info_ = CloseInfo{code, cut_reason(reason), CloseInfo::By::local, true};
+        have_close_info_ = true;
+    }
+    if (!wsi_) return;
+    lws_callback_on_writable(wsi_);
+    // Bound: a peer that stops reading would otherwise keep our close frame (and the socket) forever.
+    const auto bound = endpoint_ ? endpoint_->settings.close_bound : std::chrono::seconds(5);
+    lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, static_cast<int>(std::max<long long>(1, bound.count())));
+}
+
+namespace detail {
+
+// ---- Endpoint ----
+
+Endpoint::Endpoint(StrandCore& strand_core, ship::Role endpoint_role, LinkSettings link_settings)
+    : core(strand_core)
+    , id(strand_core.new_id())
+    , role(endpoint_role)
+    , settings(link_settings) {
+    SHIP_NET_ASSERT_ON_STRAND(core);
+    core.endpoints.emplace(id, this);
+    make_retry_policy();
+}
+
+Endpoint::~Endpoint() {
+    core.endpoints.erase(id);
+    // Links that outlive their endpoint are cut without callbacks (server.hpp / client.hpp say so).
+    const auto orphans = links;
+    for (Link* link : orphans) {
+        LinkOps::forget(*link);
+        LinkOps::orphan(*link);
+    }
+    if (vhost && core.context) lws_vhost_destroy(vhost);
+}
+
+int Endpoint::confirm_upgrade(lws*, const char*) {
+    return -1;
+}
+
+void Endpoint::handshake_failed(const std::string&, const std::string&) {}
+
+void Endpoint::make_retry_policy() {
+    auto policy = std::make_shared<lws_retry_bo_t>();
+    *policy = lws_retry_bo_t{};
+    const auto ping = std::clamp<long long>(settings.ping.ping_after.count(), 1, 65534);
+    const auto hang_up = std::clamp<long long>(settings.ping.hang_up_after.count(), ping + 1, 65535);
+    policy->secs_since_valid_ping = static_cast<std::uint16_t>(ping);
+    policy->secs_since_valid_hangup = static_cast<std::uint16_t>(hang_up);
+    retry = core.keep(std::move(policy));
+}
+
+// ---- LinkOps ----
+
+std::shared_ptr<Link> LinkOps::make(Endpoint& endpoint, LinkHandler* handler) {
+    std::shared_ptr<Link> link(new Link(endpoint.core, endpoint, endpoint.role, handler));
+    endpoint.core.links.emplace(link->id_, link.get());
+    endpoint.links.insert(link.get());
+    return link;
+}
+
+void LinkOps::attach(Link& link, lws* wsi) {
+    link.wsi_ = wsi;
+    lws_set_opaque_user_data(wsi, id_pointer(link.id_));
+}
+
+Link* LinkOps::from_wsi(StrandCore& core, lws* wsi) {
+    Link* link = core.find_link(wsi);
+    return link && link->wsi_ == wsi ? link : nullptr;
+}
+
+void LinkOps::forget(Link& link) {
+    if (!link.core_) return;
+    link.core_->links.erase(link.id_);
+    if (link.endpoint_) link.endpoint_->links.erase(&link);
+    link.endpoint_ = nullptr;
+}
+
+void LinkOps::orphan(Link& link) {
+    if (link.wsi_) kill_wsi(link.wsi_);
+    link.wsi_ = nullptr;
+    link.state_ = Link::State::closed;
+    link.handler_ = nullptr;
+    link.timer_.cancel();
+    link.deliver_.cancel();
+}
+
+void LinkOps::kill_wsi(lws* wsi) {
+    // Detached first: whatever lws still reports for this wsi finds no Link.
+    lws_set_opaque_user_data(wsi, nullptr);
+    lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+}
+
+int LinkOps::established(Link& link, lws* wsi) {
+    auto keep = link.shared_from_this();
+    link.timer_.cancel();
+    if (link.role_ == ship::Role::client) {
+        // Belt and braces: the verify callback already refused any other certificate.
+        const auto* verdict = verdict_of(lws_get_ssl(wsi));
+        if (!verdict || !verdict->ok || verdict->ski != link.expected_ski_) {
+            link.close_info_ = CloseInfo{close_no_close_frame, "server certificate was not verified",
+                                         CloseInfo::By::transport, false};
+            link.have_close_info_ = true;
+            return -1;
+        }
+        link.path_ = link.dial_path_;
+    }
+    link.state_ = Link::State::open;
+    link.last_pong_ = std::chrono::steady_clock::now();
+    spdlog::debug("WebSocket {} {} open (SKI {})", link.id_, link.remote_, link.peer_ski_);
+    if (link.handler_ && link.core_->owner_calls_allowed()) link.handler_->on_open(link);
+    return 0;
+}
+
+int LinkOps::receive(Link& link, lws* wsi, const void* in, std::size_t len) {
+    if (link.state_ != Link::State::open) return 0; // closing: what still arrives is not delivered
+    auto fail = [&](std::uint16_t code, std::string reason) {
+        spdlog::info("WebSocket {} {}: closing {} \"{}\"", link.id_, link.remote_, code, reason);
+        link.close_info_ = CloseInfo{code, reason, CloseInfo::By::local, true};
+        link.have_close_info_ = true;
+        link.close_requested_ = true;
+        link.state_ = Link::State::closing;
+        link.send_queue_.clear();
+        link.rx_.clear();
+        set_close_frame(wsi, code, reason);
+        return -1;
+    };
+    if (!link.in_message_) {
+        if (!lws_frame_is_binary(wsi))
+            return fail(close_unsupported_data, "text frames are not allowed in SHIP");
+        link.rx_.clear();
+        link.in_message_ = true;
+    }
+    const std::size_t limit =
+        link.endpoint_ ? link.endpoint_->settings.max_message_bytes : ship_max_message_bytes;
+    // Refuse as soon as the frame header announces too much, without buffering it first.
+    const std::size_t announced = link.rx_.size() + len + lws_remaining_packet_payload(wsi);
+    if (announced > limit)
+        return fail(close_message_too_big, "message larger than " + std::to_string(limit) + " bytes");
+    const auto* bytes = static_cast<const std::uint8_t*>(in);
+    if (len) link.rx_.insert(link.rx_.end(), bytes, bytes + len);
+    if (!lws_is_final_fragment(wsi)) return 0;
+    link.in_message_ = false;
+    auto message = std::move(link.rx_);
+    link.rx_ = {};
+    auto keep = link.shared_from_this();
+    if (link.handler_ && link.core_->owner_calls_allowed())
+        link.handler_->on_message(link, std::move(message));
+    return 0;
+}
+
+int LinkOps::writeable(Link& link, lws* wsi) {
+    if (link.state_ != Link::State::open && link.state_ != Link::State::closing) return 0;
+    if (!link.send_queue_.empty()) {
+        auto& out = link.send_queue_.front();
+        const std::size_t total = out.buffer.size() - LWS_PRE;
+        const std::size_t fragment = link.endpoint_ ? link.endpoint_->settings.send_fragment_bytes : 0;
+        std::size_t chunk = total - out.sent;
+        if (fragment && chunk > fragment) chunk = fragment;
+        const bool first = out.sent == 0, last = out.sent + chunk == total;
+        const int flags = fragment ? lws_write_ws_flags(LWS_WRITE_BINARY, first, last) : LWS_WRITE_BINARY;
+        // The LWS_PRE bytes in front of this fragment are already sent (or headroom): lws may overwrite them.
+        const int n = lws_write(wsi, out.buffer.data() + LWS_PRE + out.sent, chunk,
+                                static_cast<lws_write_protocol>(flags));
+        if (n < 0) {
+            link.close_info_ =
+                CloseInfo{close_no_close_frame, "write failed", CloseInfo::By::transport, true};
+            link.have_close_info_ = true;
+            return -1;
+        }
+        out.sent += chunk;
+        if (last) link.send_queue_.pop_front();
+        if (!link.send_queue_.empty() || link.close_requested_) lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (link.close_requested_) {
+        set_close_frame(wsi, link.close_info_.code, link.close_info_.reason);
+        return -1; // lws sends the close frame, waits (bounded) for the peer's, then reports CLOSED
+    }
+    return 0;
+}
+
+void LinkOps::peer_close(Link& link, const void* in, std::size_t len) {
+    if (link.have_close_info_) return;
+    const auto* bytes = static_cast<const std::uint8_t*>(in);
+    CloseInfo info{1005, {}, CloseInfo::By::peer, true}; // 1005: the close frame carried no code
+    if (len >= 2) {
+        info.code = static_cast<std::uint16_t>((bytes[0] << 8) | bytes[1]);
+        info.reason.assign(reinterpret_cast<const char*>(bytes) + 2, len - 2);
+    }
+    link.close_info_ = std::move(info);
+    link.have_close_info_ = true;
+    link.state_ = Link::State::closing;
+}
+
+void LinkOps::pong(Link& link) {
+    link.last_pong_ = std::chrono::steady_clock::now();
+}
+
+void LinkOps::wsi_gone(Link& link, lws* wsi, bool connection_error, std::string_view error, int http_status) {
+    lws_set_opaque_user_data(wsi, nullptr);
+    link.wsi_ = nullptr;
+    const bool was_open = link.state_ == Link::State::open || link.state_ == Link::State::closing;
+
+    if (connection_error && link.role_ == ship::Role::client && link.state_ == Link::State::connecting &&
+        !link.retried_root_ && link.dial_path_ != "/" && link.tls_failure_.empty() && http_status != 0 &&
+        http_status != 101 && http_status != 503) {
+        // SHIP: dial the path from mDNS; if the upgrade there fails, try "/" once.
+        spdlog::info("WebSocket {} {}: upgrade at {} refused (HTTP {}); retrying at /", link.id_,
+                     link.remote_, link.dial_path_, http_status);
+        link.retried_root_ = true;
+        link.dial_path_ = "/";
+        Link* target = &link;
+        link.deliver_.start(std::chrono::microseconds(0), [target] {
+            if (!LinkOps::connect(*target))
+                LinkOps::end_now(*target,
+                                 CloseInfo{close_no_close_frame, "cannot connect to " + target->remote_,
+                                           CloseInfo::By::transport, false});
+        });
+        return;
+    }
+
+    if (!link.have_close_info_) {
+        CloseInfo info{close_no_close_frame, {}, CloseInfo::By::transport, was_open};
+        if (connection_error || !was_open) {
+            if (!link.tls_failure_.empty())
+                info.reason = link.tls_failure_;
+            else if (http_status == 503)
+                info.reason = "refused by the peer (HTTP 503)";
+            else if (http_status > 0 && http_status != 101)
+                info.reason = "upgrade refused (HTTP " + std::to_string(http_status) + ")";
+            else if (!error.empty())
+                info.reason = "dial failed: " + std::string(error);
+            else
+                info.reason = "connection ended before the WebSocket opened";
+        } else {
+            const auto silent = std::chrono::steady_clock::now() - link.last_pong_;
+            const auto hang_up =
+                link.endpoint_ ? link.endpoint_->settings.ping.hang_up_after : std::chrono::seconds(60);
+            if (silent + std::chrono::milliseconds(500) >= hang_up)
+                info.reason = "no pong for " + std::to_string(hang_up.count()) + " s (ping timeout)";
+            else
+                info.reason = "peer closed without close frame";
+        }
+        link.close_info_ = std::move(info);
+        link.have_close_info_ = true;
+    }
+    link.close_info_.was_open = was_open;
+    if (link.close_info_.by == CloseInfo::By::transport)
+        spdlog::info("WebSocket {} {} (SKI {}): {}", link.id_, link.remote_, link.peer_ski_,
+                     link.close_info_.reason);
+    link.state_ = Link::State::closed;
+    link.timer_.cancel();
+    link.deliver_.cancel();
+    deliver_closed(link);
+}
+
+void LinkOps::end_now(Link& link, CloseInfo info) {
+    if (link.state_ == Link::State::closed) return;
+    if (link.wsi_) kill_wsi(link.wsi_);
+    link.wsi_ = nullptr;
+    link.close_info_ = std::move(info);
+    link.have_close_info_ = true;
+    link.state_ = Link::State::closed;
+    link.timer_.cancel();
+    Link* target = &link; // the timer dies with the Link, so the callback never sees a dead one
+    link.deliver_.start(std::chrono::microseconds(0), [target] { LinkOps::deliver_closed(*target); });
+}
+
+void LinkOps::deliver_closed(Link& link) {
+    auto keep = link.weak_from_this().lock();
+    LinkHandler* handler = link.handler_;
+    link.handler_ = nullptr; // exactly once
+    forget(link);
+    if (keep && handler && link.core_->owner_calls_allowed()) handler->on_closed(link, link.close_info_);
+}
+
+// ---- dialling ----
+
+void LinkOps::start_dial(Link& link, const DialRequest& request, std::chrono::milliseconds timeout) {
+    link.host_ = request.host;
+    link.port_ = request.port;
+    link.expected_ski_ = request.expected_ski;
+    link.peer_ski_ = request.expected_ski;
+    link.dial_path_ = request.path.empty() ? "/" : request.path;
+    link.path_ = link.dial_path_;
+    link.remote_ = display_address(request.host, request.port);
+    Link* target = &link;
+    link.timer_.start(timeout, [target, timeout] {
+        LinkOps::end_now(*target,
+                         CloseInfo{close_no_close_frame,
+                                   "connect timeout after " + std::to_string(timeout.count()) + " ms",
+                                   CloseInfo::By::transport, false});
+    });
+    if (!connect(link))
+        end_now(link, CloseInfo{close_no_close_frame, "cannot connect to " + link.remote_,
+                                CloseInfo::By::transport, false});
+}
+
+bool LinkOps::connect(Link& link) {
+    if (!link.endpoint_ || !link.endpoint_->vhost) return false;
+    const std::string host_header = host_header_value(link.host_, link.port_);
+    lws_client_connect_info info{};
+    info.context = link.core_->context;
+    info.vhost = link.endpoint_->vhost;
+    info.address = link.host_.c_str();
+    info.port = link.port_;
+    info.path = link.dial_path_.c_str();
+    info.host = host_header.c_str();
+    info.origin = host_header.c_str();
+    info.protocol = "ship";
+    info.local_protocol_name = "ship";
+    info.ssl_connection = LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+                          LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
+    info.alpn = "http/1.1"; // never h2: a Go server would pick it
+    info.ietf_version_or_minus_one = -1;
+    info.opaque_user_data = id_pointer(link.id_);
+    info.retry_and_idle_policy = link.endpoint_->retry;
+    info.pwsi = &link.wsi_; // set before lws reports anything about the new wsi
+    link.tls_failure_.clear();
+    link.tls_done_ = false;
+    return lws_client_connect_via_info(&info) != nullptr;
+}
+
+int LinkOps::server_certificate(Link& link, const PeerVerdict& verdict) {
+    if (!verdict.ok) {
+        link.tls_failure_ = "server certificate refused: " + verdict.reason;
+    } else if (verdict.ski != link.expected_ski_) {
+        link.tls_failure_ = "server SKI " + verdict.ski + " is not the expected " + link.expected_ski_;
+    } else {
+        return 0;
+    }
+    spdlog::info("TLS to {}: {}", link.remote_, link.tls_failure_);
+    return 1;
+}
+
+int LinkOps::before_request(Link& link, lws* wsi) {
+    link.tls_done_ = true;
+    const auto* verdict = verdict_of(lws_get_ssl(wsi));
+    if (!verdict) {
+        link.tls_failure_ = "server certificate was not checked during the TLS handshake";
+        return -1;
+    }
+    if (!verdict->ok || verdict->ski != link.expected_ski_) {
+        if (link.tls_failure_.empty()) server_certificate(link, *verdict);
+        return -1;
+    }
+    return 0;
+}
+
+} // namespace detail
+
+} // namespace ship::net

@@ -1,0 +1,153 @@
+// One SHIP WebSocket (TLS, subprotocol `ship`, binary messages only) as its owner sees it: whole messages in,
+// whole messages out, exactly one `closed` per opened or dialled Link, nothing after it, safe to drop any
+// time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/timer.hpp"
+#include "ship/connection.hpp" // ship::Role
+
+struct lws;
+
+namespace ship::net {
+
+class Link;
+
+namespace detail {
+struct StrandCore;
+struct LinkOps;
+class Endpoint;
+} // namespace detail
+
+// WebSocket close codes the transport itself uses (SHIP's own, 4001/4452/4500, come from lib/ship).
+inline constexpr std::uint16_t close_normal = 1000;
+inline constexpr std::uint16_t close_going_away = 1001;
+inline constexpr std::uint16_t close_unsupported_data = 1003; // a text frame: SHIP is binary only
+inline constexpr std::uint16_t close_no_close_frame = 1006;   // reported, never sent: the peer just vanished
+inline constexpr std::uint16_t close_message_too_big = 1009;
+inline constexpr std::size_t ship_max_message_bytes = 102400; // SHIP's 100 KiB limit
+
+// How a Link ended. `code` and `reason` are what we sent (by == local), what the peer sent (by == peer), or
+// 1006 with what went wrong underneath (by == transport: no close frame, TLS error, ping timeout, dial
+// failure, cancelled dial).
+struct CloseInfo {
+    enum class By { local, peer, transport };
+    std::uint16_t code = close_no_close_frame;
+    std::string reason;
+    By by = By::transport;
+    bool was_open = false; // the WebSocket had been established (false: the dial never got there)
+};
+std::string_view to_string(CloseInfo::By by);
+
+// Implemented by the owner. Called on the strand, never from inside a Link call of the same Link (so a
+// handler may call send/close and may drop its Link). After on_closed nothing else arrives for that Link.
+class LinkHandler {
+public:
+    virtual ~LinkHandler() = default;
+    virtual void on_open(Link& link) = 0;
+    // One whole binary message (fragments reassembled), any length from 0 to the limit: judging it (SHIP
+    // calls messages shorter than 2 bytes a protocol error) is the owner's business.
+    virtual void on_message(Link& link, std::vector<std::uint8_t> message) = 0;
+    virtual void on_closed(Link& link, const CloseInfo& info) = 0;
+};
+
+// Ping policy (lws retry_and_idle_policy): a PING after `ping_after` without a valid PONG, hang up after
+// `hang_up_after`. Data does not count, as in ship-go. Whole seconds (lws's resolution).
+struct PingPolicy {
+    std::chrono::seconds ping_after{50};
+    std::chrono::seconds hang_up_after{60};
+};
+
+// Settings both ends share.
+struct LinkSettings {
+    PingPolicy ping;
+    std::size_t max_message_bytes = ship_max_message_bytes; // larger ⇒ close 1009
+    // 0: each message goes out as one frame (lws and the kernel split the bytes, not the WebSocket). Else
+    // messages above this are sent as fragments of this size, as ship-go does above 4096 bytes.
+    std::size_t send_fragment_bytes = 0;
+    // A Link closing (our close frame queued behind unsent messages) is cut after this long.
+    std::chrono::seconds close_bound{5};
+};
+
+// Strand only, every member. Owned by the owner through shared_ptr; the transport keeps only its id.
+class Link : public std::enable_shared_from_this<Link> {
+public:
+    ~Link(); // a still-open Link is cut with 1001 "going away", without callbacks
+    Link(const Link&) = delete;
+    Link& operator=(const Link&) = delete;
+
+    std::uint64_t id() const { return id_; }
+    ship::Role role() const { return role_; }
+    // The peer's SKI (40 lower-case hex) computed from its certificate during the TLS handshake. For a
+    // dialled Link this is the expected SKI, which the handshake has verified once on_open arrives.
+    const std::string& peer_ski() const { return peer_ski_; }
+    const std::string& remote_address() const { return remote_; } // "192.0.2.1:4711", "[fe80::1%eth0]:4711"
+    const std::string& path() const { return path_; }             // request path (the one that worked)
+    bool is_open() const { return state_ == State::open; }
+    bool is_closed() const { return state_ == State::closed; }
+
+    // One binary message; copied, queued, written when the socket is writable. False (and dropped) unless
+    // the Link is open and not closing.
+    bool send(std::span<const std::uint8_t> message);
+    std::size_t queued_messages() const { return send_queue_.size(); }
+
+    // Idempotent, never blocks, never calls back synchronously. An open Link writes what is queued, then a
+    // close frame with `code` and `reason` (cut to 123 bytes); a dial in flight is cancelled. on_closed
+    // follows (by == local), asynchronously.
+    void close(std::uint16_t code, std::string_view reason);
+
+    // The handler may be replaced (e.g. by a session adapter taking over); null silences the Link.
+    void set_handler(LinkHandler* handler) { handler_ = handler; }
+
+private:
+    friend struct detail::LinkOps;
+    enum class State { connecting, open, closing, closed };
+
+    Link(detail::StrandCore& core, detail::Endpoint& endpoint, ship::Role role, LinkHandler* handler);
+
+    detail::StrandCore* core_;
+    detail::Endpoint* endpoint_; // null once the endpoint is gone
+    std::uint64_t id_;
+    ship::Role role_;
+    LinkHandler* handler_;
+    State state_ = State::connecting;
+    lws* wsi_ = nullptr;
+    std::string peer_ski_, remote_, path_;
+
+    // receive side
+    std::vector<std::uint8_t> rx_;
+    bool in_message_ = false;
+
+    // send side: each entry has LWS_PRE bytes of headroom in front of the message
+    struct Outgoing {
+        std::vector<unsigned char> buffer;
+        std::size_t sent = 0; // payload bytes already handed to lws (fragmented sending)
+    };
+    std::deque<Outgoing> send_queue_;
+
+    // closing and the reason reported in on_closed
+    bool close_requested_ = false;
+    CloseInfo close_info_;
+    bool have_close_info_ = false;
+
+    // client dial
+    std::string host_, expected_ski_, dial_path_;
+    std::uint16_t port_ = 0;
+    bool retried_root_ = false;
+    bool tls_done_ = false;
+    std::string tls_failure_;
+
+    std::chrono::steady_clock::time_point last_pong_{};
+    Timer timer_;   // connect timeout
+    Timer deliver_; // deferred on_closed for closes that happen without an lws callback
+};
+
+} // namespace ship::net

@@ -1,0 +1,65 @@
+// The SHIP listening side: TLS ≥ 1.2 with a required client certificate checked by SHIP's SKI rule inside the
+// handshake (no CA list sent, no tickets, no resumption), then an owner decision, then the `ship` upgrade.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "net/link.hpp"
+
+namespace ship::net {
+
+class Strand;
+
+// The owner's verdict on an incoming connection whose TLS handshake (and SKI check) succeeded, asked before
+// the WebSocket upgrade is answered. Refused ⇒ HTTP 503 with the reason as body; the Link never opens.
+struct Admission {
+    LinkHandler* handler = nullptr; // null = refused
+    std::string refusal;
+
+    static Admission accept(LinkHandler& handler) { return {&handler, {}}; }
+    static Admission refuse(std::string reason) { return {nullptr, std::move(reason)}; }
+};
+
+// Gets the new Link (role server, peer_ski and remote_address set, not yet open). To accept, keep the
+// shared_ptr (dropping it cuts the connection) and return accept(handler); on_open follows.
+using AdmissionHook = std::function<Admission(const std::shared_ptr<Link>& link)>;
+
+// A TLS handshake the server failed: bad or missing certificate (the reason is check_peer_certificate's
+// text, or the TLS alert we sent). For logs and tests; no Link exists for it.
+struct HandshakeFailure {
+    std::string remote_address;
+    std::string reason;
+};
+
+struct ServerConfig {
+    std::string certificate_pem; // the node's identity (lib/tls)
+    std::string private_key_pem;
+    // "" = every address (IPv6 and IPv4); else a numeric address or an interface name.
+    std::string listen_address;
+    std::uint16_t port = 0;  // 0 = a free port, see Server::port()
+    bool tls12_only = false; // cap at TLS 1.2 (TLS 1.3 suites stay at OpenSSL defaults otherwise)
+    LinkSettings link;
+    AdmissionHook admit;                                              // required
+    std::function<void(const HandshakeFailure&)> on_handshake_failed; // optional
+};
+
+// Strand only. Listening from construction (throws std::runtime_error naming the address and port if that
+// fails) until destruction. Its Links should be closed or dropped first; any left are cut silently.
+class Server {
+public:
+    Server(Strand& strand, ServerConfig config);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    std::uint16_t port() const;
+
+private:
+    class Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace ship::net
