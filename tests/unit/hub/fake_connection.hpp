@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,12 +24,14 @@ public:
     int closes = 0;
     std::uint16_t close_code = 0;
     std::string close_reason;
+    std::function<void()> on_close; // the transport's close follows, later
 
 protected:
     void do_close(std::uint16_t code, std::string_view reason) override {
         ++closes;
         close_code = code;
         close_reason = reason;
+        if (on_close) on_close();
     }
 };
 
