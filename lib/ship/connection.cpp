@@ -281,6 +281,13 @@ struct Connection::Impl {
         send_hello(our_phase, announced);
     }
 
+    // The schema's waiting is an unsignedInt: anything larger is cut to ~49 days so timer arithmetic
+    // downstream (ns, µs) cannot overflow.
+    static Duration peer_waiting(const msg::ConnectionHello& h) {
+        return Duration(
+            static_cast<Duration::rep>(std::min<std::uint64_t>(h.waiting.value_or(0), 0xFFFFFFFFU)));
+    }
+
     // We are pending and the peer announced `waiting`: ask for more time before that runs out.
     void schedule_prolongation(Duration waiting) {
         cancel(TimerKind::hello_prolongation_reply);
@@ -336,11 +343,15 @@ struct Connection::Impl {
             return hello_abort("hello: unexpected " + std::string(msg::name(m)) + " while waiting for hello");
         switch (h->phase) {
         case msg::HelloPhase::ready:
-            // The peer waits for our user; we no longer wait for it, we keep its timer from running out.
             peer_ready = true;
-            cancel(TimerKind::hello_wait_for_ready);
             cancel(TimerKind::hello_prolongation_reply);
-            if (h->waiting) return schedule_prolongation(Duration(*h->waiting));
+            if (h->waiting) {
+                // The peer waits for our user; from now on its deadline, kept off by prolongation, bounds
+                // the wait instead of ours.
+                cancel(TimerKind::hello_wait_for_ready);
+                return schedule_prolongation(peer_waiting(*h));
+            }
+            // No deadline from the peer: our own wait-for-ready timer keeps bounding the wait.
             cancel(TimerKind::hello_send_prolongation);
             return;
         case msg::HelloPhase::pending:
@@ -349,7 +360,7 @@ struct Connection::Impl {
                 arm_wait_for_ready(now, config.timers.hello_init);
             }
             if (h->prolongation_request == true) return grant_prolongation(now, msg::HelloPhase::pending);
-            if (h->waiting) return schedule_prolongation(Duration(*h->waiting));
+            if (h->waiting) return schedule_prolongation(peer_waiting(*h));
             return notice("hello: peer is pending without waiting or prolongation request; ignored");
         case msg::HelloPhase::aborted:
             return remote_abort();

@@ -372,6 +372,17 @@ TEST_CASE("HELLO pending: the peer's deadline sets when we ask, by T_hello_prolo
         h.advance(1s);
         require_closed(h, 4452, "Node rejected by application");
     }
+    SECTION("ready without waiting: our own deadline still bounds the wait") {
+        h.receive(hello(R"([{"phase":"ready"}])"));
+        CHECK_FALSE(h.timers.contains(TimerKind::hello_send_prolongation));
+        CHECK(h.timer_left(TimerKind::hello_wait_for_ready) == 60s);
+        h.advance(60s);
+        CHECK(h.take_sent() == Sent{vec("hello-aborted")});
+    }
+    SECTION("a waiting beyond the schema's unsignedInt is cut to 2^32-1 ms") {
+        h.receive(hello(R"([{"phase":"ready"},{"waiting":18446744073709551615}])"));
+        CHECK(h.timer_left(TimerKind::hello_send_prolongation) == Duration(4294967295LL - 30000));
+    }
     SECTION("the peer also pending, with waiting: we ask before its deadline too") {
         h.receive(hello(R"([{"phase":"pending"},{"waiting":60000}])"));
         CHECK(h.timer_left(TimerKind::hello_send_prolongation) == 30s);
