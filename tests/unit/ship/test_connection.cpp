@@ -1136,14 +1136,14 @@ TEST_CASE("random input in every state never throws and ends at most once", "[co
                                     Bytes{0x02},
                                     Bytes{0xFF, 0x00},
                                     Bytes{0x01, '[', ']'}};
-    for (int run = 0; run < 400; ++run) {
+    for (int run = 0; run < 2000; ++run) {
         auto config = trusted_config(own_id);
         config.peer_trusted = next() % 2;
         config.allow_waiting_for_trust = next() % 2;
         Harness h(config);
         h.open(next() % 2 ? Role::client : Role::server);
         for (int step = 0; step < 12 && h.closed_count == 0; ++step) {
-            switch (next() % 6) {
+            switch (next() % 10) {
             case 0: {
                 Bytes junk(next() % 12);
                 for (auto& b : junk)
@@ -1156,6 +1156,17 @@ TEST_CASE("random input in every state never throws and ends at most once", "[co
                 break;
             case 2:
                 h.approve();
+                break;
+            case 3:
+                h.conn.deny();
+                h.pump();
+                break;
+            case 4:
+                if (next() % 4 == 0) h.conn.close("random close");
+                if (next() % 4 == 0) h.conn.remove_trust();
+                if (next() % 8 == 0) h.conn.transport_closed("random end");
+                (void)h.conn.send_data(R"({"datagram":{}})");
+                h.pump();
                 break;
             default:
                 h.receive(pieces[next() % pieces.size()]);
