@@ -55,7 +55,8 @@ struct StrandCore {
     ~StrandCore();
 
     bool on_strand() const noexcept {
-        return thread.load(std::memory_order_acquire) == std::this_thread::get_id();
+        return parked.load(std::memory_order_acquire) ||
+               thread.load(std::memory_order_acquire) == std::this_thread::get_id();
     }
     // Owner callbacks (link handlers, timers) are allowed until run() returned.
     bool owner_calls_allowed() const { return !silenced; }
@@ -81,6 +82,7 @@ struct StrandCore {
     lws_context* context = nullptr;
     lws_vhost* strand_vhost = nullptr;
     std::atomic<std::thread::id> thread;
+    std::atomic<bool> parked{false}; // run() returned: the one thread cleaning up may make strand-only calls
 
     // The one synchronised thing: other threads append closures, the strand swaps the queue out. The
     // mutex also orders lws_cancel_service against the context's destruction (post after ~Strand began).

@@ -121,7 +121,7 @@ public:
             spdlog::info("SHIP server: {} (SKI {}) refused: {}", remote, verdict->ski, admission.refusal);
             detail::LinkOps::forget(*link);
             detail::LinkOps::orphan(*link);
-            return detail::refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, admission.refusal);
+            return detail::refuse(wsi, admission.http_status ? admission.http_status : 503, admission.refusal);
         }
         link->set_handler(admission.handler);
         detail::LinkOps::attach(*link, wsi);

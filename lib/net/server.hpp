@@ -14,13 +14,19 @@ namespace ship::net {
 class Strand;
 
 // The owner's verdict on an incoming connection whose TLS handshake (and SKI check) succeeded, asked before
-// the WebSocket upgrade is answered. Refused ⇒ HTTP 503 with the reason as body; the Link never opens.
+// the WebSocket upgrade is answered. Refused ⇒ an HTTP error (503 unless told otherwise) with the reason as
+// body, the Link never opens. Done here rather than in the TLS verify callback because the owner (double
+// connection, limits) works with Links on the strand, and an HTTP status tells the peer why; the SKI is
+// already proven by then and no WebSocket byte has been exchanged.
 struct Admission {
     LinkHandler* handler = nullptr; // null = refused
     std::string refusal;
+    unsigned int http_status = 503;
 
-    static Admission accept(LinkHandler& handler) { return {&handler, {}}; }
-    static Admission refuse(std::string reason) { return {nullptr, std::move(reason)}; }
+    static Admission accept(LinkHandler& handler) { return {&handler, {}, 0}; }
+    static Admission refuse(std::string reason, unsigned int http_status = 503) {
+        return {nullptr, std::move(reason), http_status};
+    }
 };
 
 // Gets the new Link (role server, peer_ski and remote_address set, not yet open). To accept, keep the

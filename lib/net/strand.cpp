@@ -1,5 +1,6 @@
 #include "net/strand.hpp"
 
+#include <csignal>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -31,6 +32,10 @@ StrandCore::StrandCore(std::stop_token stop_token, StrandOptions strand_options)
     , options(strand_options)
     , thread(std::this_thread::get_id()) {
     route_lws_log_to_spdlog();
+    // lws writes to sockets peers may already have closed; with SIGPIPE at its default that kills the
+    // process. A daemon that installed its own handler keeps it.
+    struct sigaction current{};
+    if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) std::signal(SIGPIPE, SIG_IGN);
 
     lws_context_creation_info info{};
     info.port = CONTEXT_PORT_NO_LISTEN;
@@ -133,11 +138,7 @@ Endpoint* StrandCore::find_endpoint(lws_vhost* vhost) const {
 Strand::Strand(std::stop_token stop, StrandOptions options)
     : core_(std::make_unique<detail::StrandCore>(std::move(stop), options)) {}
 
-Strand::~Strand() {
-    assert(!core_->running);
-    // Whoever destroys the strand after run() returned is its thread now (contract 5).
-    core_->thread.store(std::this_thread::get_id(), std::memory_order_release);
-}
+Strand::~Strand() { assert(!core_->running); }
 
 bool Strand::post(std::function<void()> fn) {
     if (core_->stop.stop_requested()) return false;
@@ -164,6 +165,7 @@ void Strand::run() {
     core.bound_timer.reset();
     core.silenced = true; // contract 5
     core.running = false;
+    core.parked.store(true, std::memory_order_release);
 }
 
 bool Strand::is_on_strand() const noexcept {

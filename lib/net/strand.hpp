@@ -33,8 +33,9 @@ struct StrandOptions {
 //     StrandOptions::shutdown_bound has passed since the stop, whichever comes first. Without an on_stop
 //     handler run() returns right after the stop.
 //  5. After run() returns nothing calls back into the owner any more: no Link handler, no Timer, no posted
-//     closure, also not while ~Strand tears the libwebsockets context down. Links, Servers, Clients and
-//     Timers may then be dropped in any order on the thread that ran run(); ~Strand comes last.
+//     closure, also not while ~Strand tears the libwebsockets context down. The strand is then parked:
+//     one thread that has joined the runner (or the runner itself) drops the Links, Servers, Clients and
+//     Timers in any order; ~Strand comes last.
 class Strand {
 public:
     explicit Strand(std::stop_token stop, StrandOptions options = {});
@@ -50,7 +51,8 @@ public:
     // constructed the Strand counts as the strand (to build servers and clients before the loop starts).
     void run();
 
-    // True on the strand's thread. Every strand-only entry point asserts it in debug builds.
+    // True on the strand's thread (and for anyone once it is parked, contract 5). Every strand-only entry
+    // point asserts it in debug builds.
     bool is_on_strand() const noexcept;
 
     // --- strand only ---
