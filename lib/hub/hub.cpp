@@ -1,0 +1,687 @@
+#include "hub/hub.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <spdlog/spdlog.h>
+
+#include "net/strand.hpp"
+#include "ship/ski.hpp"
+
+namespace ship::hub {
+
+namespace {
+
+// While a duplicate is held back, the peer may already talk (its CMI, hello): keep a few messages to replay.
+constexpr std::size_t max_held_messages = 8;
+
+std::string short_ski(std::string_view ski) {
+    return std::string(ski.substr(0, 8));
+}
+
+Error error(ErrorCode code, std::string message) {
+    return Error{code, std::move(message)};
+}
+
+std::string describe(const net::CloseInfo& info) {
+    std::string text;
+    switch (info.by) {
+    case net::CloseInfo::By::local:
+        text = "closed by us";
+        break;
+    case net::CloseInfo::By::peer:
+        text = "closed by the peer";
+        break;
+    case net::CloseInfo::By::transport:
+        text = "connection lost";
+        break;
+    }
+    text += " (" + std::to_string(info.code);
+    if (!info.reason.empty()) text += " " + info.reason;
+    return text + ")";
+}
+
+std::uint64_t now_us() {
+    using namespace std::chrono;
+    return static_cast<std::uint64_t>(
+        duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+} // namespace
+
+// A dial on its way: holds the scheduler's ticket (the in-flight marker) until the WebSocket opens or fails.
+class Hub::DialAttempt final : public net::LinkHandler {
+public:
+    DialAttempt(Hub& hub, PeerAddress where, DialTicket in_flight)
+        : hub_(hub)
+        , address(std::move(where))
+        , ticket(std::move(in_flight)) {}
+    void on_open(net::Link&) override { hub_.dial_opened(self.lock()); }
+    void on_message(net::Link&, std::vector<std::uint8_t> message) override {
+        if (early.size() < max_held_messages) early.push_back(std::move(message));
+    }
+    void on_closed(net::Link& l, const net::CloseInfo& info) override {
+        spdlog::info("dial to {} at {}:{} failed: {}", short_ski(ticket.ski()), address.host, address.port,
+                     info.reason.empty() ? describe(info) : info.reason);
+        hub_.dial_ended(l.id());
+    }
+
+    Hub& hub_;
+    PeerAddress address;
+    DialTicket ticket;
+    std::shared_ptr<net::Link> link;
+    std::weak_ptr<DialAttempt> self;
+    std::vector<std::vector<std::uint8_t>> early;
+};
+
+// A WebSocket held back unbuilt (double connection, smaller SKI, spec rule), or one we are closing without
+// an SME. Keeps the Link alive until its close has gone out and been reported.
+class Hub::HeldLink final : public net::LinkHandler {
+public:
+    HeldLink(Hub& hub, std::shared_ptr<net::Link> held, Direction dir)
+        : hub_(hub)
+        , link(std::move(held))
+        , direction(dir) {}
+    void on_open(net::Link&) override {}
+    void on_message(net::Link& l, std::vector<std::uint8_t> message) override {
+        if (early.size() >= max_held_messages) {
+            l.close(ship::close_code_ship, "too many messages while held back as a double connection");
+            return;
+        }
+        early.push_back(std::move(message));
+    }
+    void on_closed(net::Link& l, const net::CloseInfo&) override { hub_.held_ended(l.id()); }
+
+    Hub& hub_;
+    std::shared_ptr<net::Link> link;
+    Direction direction;
+    std::vector<std::vector<std::uint8_t>> early;
+    std::optional<PassiveWaits<std::shared_ptr<HeldLink>>::Id> wait;
+};
+
+Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
+    : strand_(strand)
+    , config_(std::move(config))
+    , trust_(std::move(trust))
+    , stop_(strand.stop_token())
+    , timers_(strand)
+    , random_(config_.random_seed ? SeededRandom(*config_.random_seed) : SeededRandom::from_entropy())
+    , registry_(config_.local_ski, config_.rule, stop_)
+    , scheduler_(timers_, random_, stop_,
+                 DialScheduler::Hooks{
+                     [this](const std::string& ski) {
+                         return !stopping_ && trust_.is_trusted(ski) && !registry_.is_connected(ski);
+                     },
+                     [this](const std::string& ski) { return address_for(ski); },
+                     [this](const std::string& ski, const PeerAddress& address, DialTicket ticket) {
+                         return dial(ski, address, std::move(ticket));
+                     }})
+    , passive_(timers_, stop_, config_.passive_wait) {
+    net::ClientConfig client;
+    client.certificate_pem = config_.certificate_pem;
+    client.private_key_pem = config_.private_key_pem;
+    client.tls12_only = config_.tls12_only;
+    client.link = config_.link;
+    client.connect_timeout = config_.connect_timeout;
+    client_ = std::make_unique<net::Client>(strand_, std::move(client));
+    strand_.on_stop([this] { shutdown(); });
+}
+
+Hub::~Hub() {
+    // Links first (they call back into handlers we own), then the rest in member order.
+    connections_.clear();
+    dial_attempts_.clear();
+    held_links_.clear();
+    server_.reset();
+    client_.reset();
+}
+
+void Hub::start() {
+    net::ServerConfig server;
+    server.certificate_pem = config_.certificate_pem;
+    server.private_key_pem = config_.private_key_pem;
+    server.listen_address = config_.listen_address;
+    server.port = config_.port;
+    server.tls12_only = config_.tls12_only;
+    server.link = config_.link;
+    server.admit = [this](const std::shared_ptr<net::Link>& link) { return admit(link); };
+    server.on_handshake_failed = [](const net::HandshakeFailure& failure) {
+        spdlog::warn("TLS handshake from {} refused: {}", failure.remote_address, failure.reason);
+    };
+    server_ = std::make_unique<net::Server>(strand_, std::move(server));
+    spdlog::info("listening for SHIP on port {} as SKI {}", server_->port(), config_.local_ski);
+    for (const auto& peer : trust_.peers()) {
+        record(peer.ski);
+        publish(peer.ski);
+        scheduler_.request(peer.ski);
+    }
+}
+
+std::uint16_t Hub::port() const {
+    return server_ ? server_->port() : config_.port;
+}
+
+// ---------------------------------------------------------------------------------------------- accepting
+
+net::Admission Hub::admit(const std::shared_ptr<net::Link>& link) {
+    if (stopping_) return net::Admission::refuse("shutting down");
+    const std::string& ski = link->peer_ski();
+    if (connections_.size() + held_links_.size() >= config_.max_connections) {
+        spdlog::warn("refused SHIP connection from {} ({}): {} connections is the limit",
+                     link->remote_address(), short_ski(ski), config_.max_connections);
+        return net::Admission::refuse("too many connections");
+    }
+    if (handshakes_in_progress() >= config_.max_handshakes) {
+        spdlog::warn("refused SHIP connection from {} ({}): {} handshakes in progress is the limit",
+                     link->remote_address(), short_ski(ski), config_.max_handshakes);
+        return net::Admission::refuse("too many SHIP handshakes in progress");
+    }
+    const Decision decision = registry_.decide(ski, Direction::incoming);
+    if (decision == Decision::keep_existing) {
+        spdlog::info("refused SHIP connection from {} ({}): double connection, the existing one is kept",
+                     link->remote_address(), short_ski(ski));
+        return net::Admission::refuse("double connection");
+    }
+    if (decision == Decision::defer) {
+        auto held = std::make_shared<HeldLink>(*this, link, Direction::incoming);
+        hold(link, Direction::incoming, held);
+        return net::Admission::accept(*held);
+    }
+    auto connection = offer(link, Direction::incoming, {}, false);
+    if (!connection) return net::Admission::refuse(stopping_ ? "shutting down" : "double connection");
+    return net::Admission::accept(*connection);
+}
+
+std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& link, Direction direction,
+                                           std::vector<std::vector<std::uint8_t>> early, bool wait_over) {
+    const std::string ski = link->peer_ski();
+    std::shared_ptr<PeerConnection> built;
+    auto result = registry_.swap(
+        ski, direction,
+        [&]() -> Registry::Handle {
+            PeerConnectionOwner& owner = *this;
+            built = std::make_shared<PeerConnection>(strand_, owner, link, direction, sme_config(ski));
+            return built;
+        },
+        wait_over);
+    if (result.stopping || result.decision == Decision::keep_existing) {
+        if (link->is_open()) {
+            // Exactly one owner closes the loser: this holder, until the close is reported.
+            auto closing = std::make_shared<HeldLink>(*this, link, direction);
+            link->set_handler(closing.get());
+            held_links_[link->id()] = closing;
+            link->close(ship::close_code_ship, result.stopping ? "shutting down" : double_connection_reason);
+        }
+        return nullptr;
+    }
+    if (result.decision == Decision::defer) {
+        auto held = std::make_shared<HeldLink>(*this, link, direction);
+        held->early = std::move(early);
+        hold(link, direction, held);
+        return nullptr;
+    }
+    connections_[link->id()] = built;
+    spdlog::info("SHIP {} {} from {} registered{}", short_ski(ski), to_string(direction),
+                 link->remote_address(), result.evicted ? " (replaces the previous connection)" : "");
+    if (result.lost_connected) {
+        auto& rec = record(ski);
+        rec.connected = false;
+        rec.connected_since_us = 0;
+        if (events_) events_->peer_disconnected(ski, "replaced by a newer connection");
+    }
+    if (result.evicted) close_as_double_connection(*result.evicted);
+    if (direction == Direction::incoming && scheduler_.is_dialling(ski)) {
+        spdlog::info("SHIP {}: incoming connection wins, cancelling our own dial", short_ski(ski));
+        scheduler_.cancel_dial(ski);
+    }
+    record(ski);
+    publish(ski);
+    if (link->is_open()) built->start(std::move(early));
+    return built;
+}
+
+void Hub::hold(const std::shared_ptr<net::Link>& link, Direction direction, std::shared_ptr<HeldLink> held) {
+    spdlog::info("SHIP {} {}: double connection, the peer has the larger SKI; holding this one back",
+                 short_ski(link->peer_ski()), to_string(direction));
+    link->set_handler(held.get());
+    held_links_[link->id()] = held;
+    held->wait =
+        passive_.hold(link->peer_ski(), direction, held, [this](Held h) { held_wait_over(std::move(h)); });
+}
+
+void Hub::held_wait_over(Held held) {
+    auto h = held.item;
+    held_links_.erase(h->link->id());
+    h->wait.reset();
+    if (h->link->is_closed()) return;
+    spdlog::info("SHIP {}: both connections still exist after the passive wait; the most recent wins",
+                 short_ski(held.ski));
+    offer(h->link, held.direction, std::move(h->early), true);
+}
+
+void Hub::held_ended(std::uint64_t link_id) {
+    auto node = held_links_.extract(link_id);
+    if (!node.empty() && node.mapped()->wait) passive_.take(*node.mapped()->wait);
+    maybe_finish();
+}
+
+void Hub::retry_held(const std::string& ski) {
+    for (auto& held : passive_.take_ski(ski)) {
+        auto h = held.item;
+        held_links_.erase(h->link->id());
+        h->wait.reset();
+        if (!h->link->is_closed()) offer(h->link, held.direction, std::move(h->early), false);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------- dialling
+
+std::function<void()> Hub::dial(const std::string& ski, const PeerAddress& address, DialTicket ticket) {
+    if (stopping_) return {};
+    auto attempt = std::make_shared<DialAttempt>(*this, address, std::move(ticket));
+    attempt->self = attempt;
+    net::DialRequest request;
+    request.host = address.host;
+    request.port = address.port;
+    request.path = address.path.empty() ? "/ship/" : address.path;
+    request.expected_ski = ski;
+    auto link = client_->dial(request, *attempt);
+    if (!link) return {}; // the ticket ends with the attempt: the next one is scheduled
+    spdlog::debug("dialling {} at {}:{}{}", short_ski(ski), address.host, address.port, request.path);
+    attempt->link = link;
+    dial_attempts_[link->id()] = attempt;
+    std::weak_ptr<net::Link> weak = link;
+    return [weak] {
+        if (auto l = weak.lock()) l->close(ship::close_code_ship, "dial cancelled");
+    };
+}
+
+void Hub::dial_opened(const std::shared_ptr<DialAttempt>& attempt) {
+    if (!attempt) return;
+    auto link = attempt->link;
+    auto keep = dial_attempts_.extract(link->id());
+    if (!attempt->ticket.connected()) {
+        auto closing = std::make_shared<HeldLink>(*this, link, Direction::outgoing);
+        link->set_handler(closing.get());
+        held_links_[link->id()] = closing;
+        link->close(ship::close_code_ship, stopping_ ? "shutting down" : "dial no longer wanted");
+        return;
+    }
+    if (auto connection = offer(link, Direction::outgoing, std::move(attempt->early), false))
+        connection->dialled_address = attempt->address;
+}
+
+void Hub::dial_ended(std::uint64_t id) {
+    dial_attempts_.erase(id); // drops the ticket: a failed attempt, the next is scheduled
+    maybe_finish();
+}
+
+// ---------------------------------------------------------------------------------------------- connections
+
+ship::ConnectionConfig Hub::sme_config(const std::string& ski) const {
+    ship::ConnectionConfig c;
+    c.own_ship_id = config_.ship_id;
+    c.peer_trusted = trust_.is_trusted(ski) || config_.auto_accept;
+    c.allow_waiting_for_trust = config_.wait_for_trust;
+    if (const auto* peer = trust_.find(ski); peer && !peer->ship_id.empty())
+        c.known_peer_ship_id = peer->ship_id;
+    c.timers = config_.ship_timers;
+    return c;
+}
+
+bool Hub::is_owner(const PeerConnection& connection) const {
+    return registry_.find(connection.ski()).get() == &connection;
+}
+
+std::size_t Hub::handshakes_in_progress() const {
+    std::size_t n = 0;
+    for (const auto& [id, c] : connections_)
+        if (c->alive() && !c->in_data_exchange()) ++n;
+    return n + held_links_.size();
+}
+
+void Hub::on_state(PeerConnection& connection, PeerState state, const std::string& error) {
+    if (!is_owner(connection)) return;
+    auto& rec = record(connection.ski());
+    rec.state = state;
+    rec.error = error;
+    if (events_) events_->peer_state_changed(connection.ski(), state, error);
+    publish(connection.ski());
+}
+
+void Hub::on_ship_id(PeerConnection& connection, const std::string& ship_id) {
+    if (!is_owner(connection)) return;
+    const auto& ski = connection.ski();
+    try {
+        trust_.set_ship_id(ski, ship_id);
+    } catch (const std::exception& e) {
+        spdlog::error("could not store the SHIP ID of {}: {}", short_ski(ski), e.what());
+    }
+    auto& rec = record(ski);
+    if (rec.ship_id == ship_id) return;
+    rec.ship_id = ship_id;
+    if (events_) events_->peer_ship_id_changed(ski, ship_id);
+    publish(ski);
+}
+
+void Hub::on_completed(PeerConnection& connection) {
+    const auto& ski = connection.ski();
+    if (!registry_.confirm_connected(ski, connection)) return;
+    scheduler_.handshake_completed(ski);
+    try {
+        if (!trust_.is_trusted(ski) && config_.auto_accept) {
+            spdlog::info("SHIP {}: trusted by auto-accept", short_ski(ski));
+            trust_.trust(ski, record(ski).ship_id);
+        }
+        if (connection.dialled_address) trust_.set_address(ski, *connection.dialled_address);
+    } catch (const std::exception& e) {
+        spdlog::error("could not update the trust store for {}: {}", short_ski(ski), e.what());
+    }
+    auto& rec = record(ski);
+    rec.connected = true;
+    rec.connected_since_us = now_us();
+    spdlog::info("SHIP {} connected ({}, {})", short_ski(ski), to_string(connection.direction()),
+                 connection.link().remote_address());
+    if (events_) events_->peer_connected(ski);
+    publish(ski);
+}
+
+void Hub::on_data(PeerConnection& connection, const std::string& json) {
+    if (!is_owner(connection)) return;
+    if (events_) events_->data_received(connection.ski(), json);
+}
+
+void Hub::on_ended(PeerConnection& connection, const net::CloseInfo& info) {
+    auto keep = connections_.extract(connection.id()); // `connection` lives until this function returns
+    const std::string ski = connection.ski();
+    spdlog::info("SHIP {} {} ended in {}: {}", short_ski(ski), to_string(connection.direction()),
+                 connection.ship_state(), describe(info));
+    const auto removal = registry_.remove_if_matches(ski, connection);
+    if (removal.owned) {
+        auto& rec = record(ski);
+        if (removal.was_connected) {
+            rec.connected = false;
+            rec.connected_since_us = 0;
+            if (events_) events_->peer_disconnected(ski, describe(info));
+        }
+        const bool keep_state =
+            connection.state() == PeerState::error || connection.state() == PeerState::remote_denied_trust;
+        const PeerState next = keep_state ? connection.state() : PeerState::none;
+        if (rec.state != next) {
+            rec.state = next;
+            rec.error = keep_state ? connection.error() : std::string();
+            if (events_) events_->peer_state_changed(ski, rec.state, rec.error);
+        }
+        publish(ski);
+        retry_held(ski);
+        if (!stopping_ && trust_.is_trusted(ski)) scheduler_.request(ski);
+        forget_if_unknown(ski);
+    }
+    maybe_finish();
+}
+
+std::optional<PeerAddress> Hub::address_for(const std::string& ski) const {
+    if (auto it = discovered_.find(ski); it != discovered_.end() && !it->second.host.empty())
+        return PeerAddress{it->second.host, it->second.port,
+                           it->second.path.empty() ? "/ship/" : it->second.path};
+    if (const auto* peer = trust_.find(ski); peer && peer->address) return peer->address;
+    return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------- peers
+
+PeerInfo& Hub::record(const std::string& ski) {
+    auto [it, inserted] = peers_.try_emplace(ski);
+    if (inserted) it->second.ski = ski;
+    return it->second;
+}
+
+void Hub::refresh_record(const std::string& ski) {
+    auto& rec = record(ski);
+    rec.trusted = trust_.is_trusted(ski);
+    if (const auto* peer = trust_.find(ski)) {
+        if (rec.ship_id.empty()) rec.ship_id = peer->ship_id;
+        if (peer->address && rec.host.empty()) {
+            rec.host = peer->address->host;
+            rec.port = peer->address->port;
+        }
+    }
+    if (auto it = discovered_.find(ski); it != discovered_.end()) {
+        const auto& d = it->second;
+        if (rec.ship_id.empty()) rec.ship_id = d.ship_id;
+        rec.brand = d.brand;
+        rec.model = d.model;
+        rec.type = d.type;
+        if (!d.host.empty()) {
+            rec.host = d.host;
+            rec.port = d.port;
+        }
+    }
+    if (auto owner = registry_.find(ski)) {
+        if (auto* c = dynamic_cast<PeerConnection*>(owner.get())) {
+            const auto& s = c->stats();
+            rec.messages_in = s.messages_in;
+            rec.messages_out = s.messages_out;
+            rec.bytes_in = s.bytes_in;
+            rec.bytes_out = s.bytes_out;
+        }
+    }
+}
+
+void Hub::publish(const std::string& ski) {
+    refresh_record(ski);
+    if (events_) events_->peer_changed(record(ski));
+}
+
+void Hub::forget_if_unknown(const std::string& ski) {
+    if (trust_.is_trusted(ski) || discovered_.contains(ski) || registry_.contains(ski)) return;
+    if (peers_.erase(ski) && events_) events_->peer_removed(ski);
+}
+
+std::vector<PeerInfo> Hub::list_peers() const {
+    std::vector<PeerInfo> out;
+    for (const auto& [ski, rec] : peers_) {
+        PeerInfo info = rec;
+        info.trusted = trust_.is_trusted(ski);
+        if (auto owner = registry_.find(ski))
+            if (auto* c = dynamic_cast<PeerConnection*>(owner.get())) {
+                info.messages_in = c->stats().messages_in;
+                info.messages_out = c->stats().messages_out;
+                info.bytes_in = c->stats().bytes_in;
+                info.bytes_out = c->stats().bytes_out;
+            }
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+std::optional<PeerInfo> Hub::peer(std::string_view ski) const {
+    const auto n = ship::normalize_ski(ski);
+    if (!n) return std::nullopt;
+    for (auto& info : list_peers())
+        if (info.ski == *n) return info;
+    return std::nullopt;
+}
+
+std::vector<DiscoveredService> Hub::list_discovered() const {
+    std::vector<DiscoveredService> out;
+    for (const auto& [ski, d] : discovered_)
+        out.push_back(d);
+    return out;
+}
+
+void Hub::set_discovered(std::vector<DiscoveredService> services) {
+    std::map<std::string, DiscoveredService, std::less<>> next;
+    for (auto& s : services)
+        if (s.ski != config_.local_ski) next.emplace(s.ski, std::move(s));
+    auto previous = std::move(discovered_);
+    discovered_ = std::move(next);
+    for (const auto& [ski, d] : discovered_) {
+        auto it = previous.find(ski);
+        const bool changed = it == previous.end() || it->second.host != d.host || it->second.port != d.port ||
+                             it->second.ship_id != d.ship_id || it->second.brand != d.brand;
+        if (!changed) continue;
+        record(ski);
+        publish(ski);
+        if (trust_.is_trusted(ski) && !registry_.is_connected(ski)) scheduler_.request(ski);
+    }
+    for (const auto& [ski, d] : previous)
+        if (!discovered_.contains(ski)) forget_if_unknown(ski);
+    if (events_) events_->discovered_changed();
+}
+
+// ---------------------------------------------------------------------------------------------- commands
+
+void Hub::set_auto_accept(bool on) {
+    if (config_.auto_accept == on) return;
+    config_.auto_accept = on;
+    if (config_.on_auto_accept_changed) config_.on_auto_accept_changed(on);
+}
+
+namespace {
+// Normalises a user-given SKI into `ski`, or says which value was wrong and why.
+Result parse_ski(std::string_view input, std::string& ski) {
+    if (auto n = ship::normalize_ski(input)) {
+        ski = std::move(*n);
+        return std::nullopt;
+    }
+    return error(ErrorCode::invalid_ski,
+                 "'" + std::string(input) +
+                     "' is not a SKI: expected 40 hexadecimal digits (spaces and '-' allowed)");
+}
+} // namespace
+
+Result Hub::trust(std::string_view input) {
+    std::string ski;
+    if (auto e = parse_ski(input, ski)) return e;
+    if (stopping_) return error(ErrorCode::shutting_down, "shipd is shutting down");
+    if (ski == config_.local_ski)
+        return error(ErrorCode::invalid_argument, "SKI " + ski + " is this node's own");
+    try {
+        trust_.trust(ski, peers_.contains(ski) ? peers_.at(ski).ship_id : std::string());
+    } catch (const std::exception& e) {
+        return error(ErrorCode::invalid_argument, "could not store trust for " + ski + ": " + e.what());
+    }
+    spdlog::info("SHIP {}: trusted by the user", short_ski(ski));
+    if (auto owner = registry_.find(ski))
+        if (auto* c = dynamic_cast<PeerConnection*>(owner.get()); c && c->awaiting_trust()) c->approve();
+    record(ski);
+    publish(ski);
+    scheduler_.request_now(ski);
+    return std::nullopt;
+}
+
+Result Hub::untrust(std::string_view input) {
+    std::string ski;
+    if (auto e = parse_ski(input, ski)) return e;
+    if (stopping_) return error(ErrorCode::shutting_down, "shipd is shutting down");
+    const bool was_trusted = trust_.is_trusted(ski);
+    if (!was_trusted && !registry_.contains(ski))
+        return error(ErrorCode::not_trusted, "peer " + ski + " is not trusted");
+    try {
+        trust_.untrust(ski);
+    } catch (const std::exception& e) {
+        return error(ErrorCode::invalid_argument, "could not remove trust for " + ski + ": " + e.what());
+    }
+    spdlog::info("SHIP {}: trust removed by the user", short_ski(ski));
+    scheduler_.forget(ski);
+    if (auto owner = registry_.find(ski))
+        if (auto* c = dynamic_cast<PeerConnection*>(owner.get())) c->remove_trust();
+    for (auto& held : passive_.take_ski(ski)) {
+        held.item->wait.reset();
+        held.item->link->close(ship::close_code_trust_removed, "trust removed");
+    }
+    publish(ski);
+    forget_if_unknown(ski);
+    return std::nullopt;
+}
+
+Result Hub::connect(std::string_view input, std::string_view host, std::uint16_t port) {
+    std::string ski;
+    if (auto e = parse_ski(input, ski)) return e;
+    if (stopping_) return error(ErrorCode::shutting_down, "shipd is shutting down");
+    if (!trust_.is_trusted(ski))
+        return error(ErrorCode::not_trusted, "peer " + ski + " is not trusted: call Trust first");
+    if (host.empty()) return error(ErrorCode::invalid_argument, "host is empty");
+    if (port == 0) return error(ErrorCode::invalid_argument, "port 0 is not a port to dial");
+    try {
+        trust_.set_address(ski, PeerAddress{std::string(host), port, "/ship/"});
+    } catch (const std::exception& e) {
+        return error(ErrorCode::invalid_argument, "could not store the address of " + ski + ": " + e.what());
+    }
+    publish(ski);
+    scheduler_.request_now(ski);
+    return std::nullopt;
+}
+
+Result Hub::disconnect(std::string_view input, std::string_view reason) {
+    std::string ski;
+    if (auto e = parse_ski(input, ski)) return e;
+    if (stopping_) return error(ErrorCode::shutting_down, "shipd is shutting down");
+    auto owner = registry_.find(ski);
+    if (!owner) return error(ErrorCode::not_connected, "peer " + ski + " is not connected");
+    owner->close(ship::close_code_ship, reason.empty() ? "disconnected by the user" : reason);
+    return std::nullopt;
+}
+
+Result Hub::cancel_pairing(std::string_view input) {
+    std::string ski;
+    if (auto e = parse_ski(input, ski)) return e;
+    if (stopping_) return error(ErrorCode::shutting_down, "shipd is shutting down");
+    auto owner = registry_.find(ski);
+    auto* c = owner ? dynamic_cast<PeerConnection*>(owner.get()) : nullptr;
+    const bool pending = c && c->awaiting_trust();
+    if (!pending && !trust_.is_trusted(ski))
+        return error(ErrorCode::unknown_peer, "no pairing with " + ski + " is pending");
+    if (pending) c->deny();
+    if (trust_.is_trusted(ski)) {
+        if (auto r = untrust(ski)) return r;
+    }
+    return std::nullopt;
+}
+
+Result Hub::send_data(std::string_view input, std::string_view json) {
+    std::string ski;
+    if (auto e = parse_ski(input, ski)) return e;
+    if (stopping_) return error(ErrorCode::shutting_down, "shipd is shutting down");
+    rapidjson::Document doc;
+    doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
+    if (doc.HasParseError())
+        return error(ErrorCode::invalid_json, std::string("not valid JSON: ") +
+                                                  rapidjson::GetParseError_En(doc.GetParseError()) +
+                                                  " at offset " + std::to_string(doc.GetErrorOffset()));
+    if (!doc.IsObject())
+        return error(ErrorCode::invalid_json,
+                     "a SPINE message is a JSON object such as {\"datagram\":{...}}");
+    auto owner = registry_.find(ski);
+    auto* c = owner ? dynamic_cast<PeerConnection*>(owner.get()) : nullptr;
+    if (!c || !registry_.is_confirmed(ski) || !c->in_data_exchange())
+        return error(ErrorCode::not_connected, "peer " + ski + " is not connected");
+    if (auto e = c->send_data(json)) return error(ErrorCode::invalid_json, *e);
+    return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------- stop
+
+void Hub::shutdown() {
+    if (stopping_) return;
+    stopping_ = true;
+    spdlog::info("stopping: closing {} connection(s), cancelling {} dial(s)", connections_.size(),
+                 scheduler_.in_flight());
+    scheduler_.shutdown();
+    for (auto& held : passive_.take_all()) {
+        held.item->wait.reset();
+        held.item->link->close(ship::close_code_ship, "shutting down");
+    }
+    for (auto& released : registry_.take_all()) {
+        if (released.was_connected && events_)
+            events_->peer_disconnected(released.connection->ski(), "shutting down");
+        released.connection->close(ship::close_code_ship, "shutting down");
+    }
+    maybe_finish();
+}
+
+void Hub::maybe_finish() {
+    if (stopping_ && connections_.empty() && dial_attempts_.empty() && held_links_.empty()) strand_.finish();
+}
+
+} // namespace ship::hub

@@ -1,0 +1,157 @@
+// The hub: owns every SHIP connection of the node on the strand — accepts and dials, applies the
+// double-connection rule through the registry, keeps trust, redials, and tells applications what happened.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "hub/dial_scheduler.hpp"
+#include "hub/hub_api.hpp"
+#include "hub/passive_waits.hpp"
+#include "hub/peer_connection.hpp"
+#include "hub/registry.hpp"
+#include "hub/strand_timers.hpp"
+#include "hub/trust_store.hpp"
+#include "net/client.hpp"
+#include "net/server.hpp"
+
+namespace ship::hub {
+
+struct HubConfig {
+    std::string ship_id;
+    std::string certificate_pem, private_key_pem, local_ski;
+    std::string qr_code; // the installation QR text (lib/mdns builds it)
+
+    std::string listen_address; // "" = every address
+    std::uint16_t port = 4711;  // 0 = a free port, see port()
+    bool tls12_only = false;
+
+    bool auto_accept = false;
+    bool wait_for_trust = true;
+    unsigned max_connections = 32;
+    unsigned max_handshakes = 8;
+    DoubleConnectionRule rule = DoubleConnectionRule::spec;
+
+    net::LinkSettings link;
+    std::chrono::milliseconds connect_timeout{10'000};
+    ship::Timers ship_timers;
+    std::chrono::milliseconds passive_wait = hub::passive_wait;
+    std::optional<std::uint64_t> random_seed; // tests; otherwise from std::random_device
+
+    // Called on the strand when AutoAccept changes (mDNS `register` follows it).
+    std::function<void(bool)> on_auto_accept_changed;
+};
+
+// Strand only: construct it on the thread that made the Strand, before Strand::run(); it registers its stop
+// handler there. Stop: every connection gets one polite close, dials are cancelled, then Strand::finish().
+class Hub final : public HubApi, private PeerConnectionOwner {
+public:
+    Hub(net::Strand& strand, HubConfig config, TrustStore trust);
+    ~Hub() override;
+    Hub(const Hub&) = delete;
+    Hub& operator=(const Hub&) = delete;
+
+    void set_events(HubEvents* events) { events_ = events; }
+    // Starts listening (throws std::runtime_error if the port cannot be bound) and schedules a dial for every
+    // trusted peer with a known address.
+    void start();
+
+    // The mDNS view (the whole of it, each time it changes).
+    void set_discovered(std::vector<DiscoveredService> services);
+
+    // For tests and diagnostics.
+    const Registry& registry() const noexcept { return registry_; }
+    const DialScheduler& dials() const noexcept { return scheduler_; }
+    std::size_t live_connections() const noexcept { return connections_.size(); }
+    std::size_t pending_timers() const noexcept { return timers_.pending(); }
+
+    // HubApi
+    std::string local_ski() const override { return config_.local_ski; }
+    std::string ship_id() const override { return config_.ship_id; }
+    std::uint16_t port() const override;
+    std::string qr_code() const override { return config_.qr_code; }
+    bool auto_accept() const override { return config_.auto_accept; }
+    void set_auto_accept(bool on) override;
+    bool wait_for_trust() const override { return config_.wait_for_trust; }
+    void set_wait_for_trust(bool on) override { config_.wait_for_trust = on; }
+    std::vector<PeerInfo> list_peers() const override;
+    std::optional<PeerInfo> peer(std::string_view ski) const override;
+    std::vector<DiscoveredService> list_discovered() const override;
+    Result trust(std::string_view ski) override;
+    Result untrust(std::string_view ski) override;
+    Result connect(std::string_view ski, std::string_view host, std::uint16_t port) override;
+    Result disconnect(std::string_view ski, std::string_view reason) override;
+    Result cancel_pairing(std::string_view ski) override;
+    Result send_data(std::string_view ski, std::string_view json) override;
+
+private:
+    class DialAttempt;
+    class HeldLink;
+    using Held = PassiveWaits<std::shared_ptr<HeldLink>>::Held;
+
+    // PeerConnectionOwner
+    void on_state(PeerConnection& connection, PeerState state, const std::string& error) override;
+    void on_ship_id(PeerConnection& connection, const std::string& ship_id) override;
+    void on_completed(PeerConnection& connection) override;
+    void on_data(PeerConnection& connection, const std::string& json) override;
+    void on_ended(PeerConnection& connection, const net::CloseInfo& info) override;
+
+    net::Admission admit(const std::shared_ptr<net::Link>& link);
+    std::function<void()> dial(const std::string& ski, const PeerAddress& address, DialTicket ticket);
+    void dial_opened(const std::shared_ptr<DialAttempt>& attempt);
+    void dial_ended(std::uint64_t id);
+
+    // Registers a new connection if the rule lets it win; returns it (null: it lost, or was held back).
+    std::shared_ptr<PeerConnection> offer(const std::shared_ptr<net::Link>& link, Direction direction,
+                                          std::vector<std::vector<std::uint8_t>> early, bool wait_over);
+    void hold(const std::shared_ptr<net::Link>& link, Direction direction, std::shared_ptr<HeldLink> held);
+    void held_wait_over(Held held);
+    void held_ended(std::uint64_t link_id);
+    void retry_held(const std::string& ski);
+
+    ship::ConnectionConfig sme_config(const std::string& ski) const;
+    bool is_owner(const PeerConnection& connection) const;
+    std::size_t handshakes_in_progress() const;
+    std::optional<PeerAddress> address_for(const std::string& ski) const;
+
+    // Known peers (trusted, discovered or connected) and their D-Bus objects.
+    PeerInfo& record(const std::string& ski);
+    void publish(const std::string& ski);
+    void forget_if_unknown(const std::string& ski);
+    void refresh_record(const std::string& ski);
+
+    void shutdown();
+    void maybe_finish();
+
+    net::Strand& strand_;
+    HubConfig config_;
+    TrustStore trust_;
+    HubEvents* events_ = nullptr;
+    std::stop_token stop_;
+    bool stopping_ = false;
+
+    StrandTimers timers_;
+    SeededRandom random_;
+    Registry registry_;
+    DialScheduler scheduler_;
+    PassiveWaits<std::shared_ptr<HeldLink>> passive_;
+
+    std::unique_ptr<net::Client> client_;
+    std::unique_ptr<net::Server> server_;
+
+    std::map<std::uint64_t, std::shared_ptr<PeerConnection>> connections_; // every built one, until it ends
+    std::map<std::uint64_t, std::shared_ptr<DialAttempt>> dial_attempts_;  // dials not yet open
+    std::map<std::uint64_t, std::shared_ptr<HeldLink>> held_links_;        // held back unbuilt (defer)
+    std::map<std::string, PeerInfo, std::less<>> peers_;
+    std::map<std::string, DiscoveredService, std::less<>> discovered_;
+};
+
+} // namespace ship::hub

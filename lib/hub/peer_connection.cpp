@@ -1,0 +1,165 @@
+#include "hub/peer_connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "net/strand.hpp"
+
+namespace ship::hub {
+
+namespace {
+ship::Role role_of(Direction direction) {
+    return direction == Direction::outgoing ? ship::Role::client : ship::Role::server;
+}
+std::string short_ski(const std::string& ski) {
+    return ski.substr(0, 8);
+}
+} // namespace
+
+PeerConnection::PeerConnection(net::Strand& strand, PeerConnectionOwner& owner,
+                               std::shared_ptr<net::Link> link, Direction direction,
+                               ship::ConnectionConfig config)
+    : ConnectionHandle(link->peer_ski(), direction)
+    , strand_(strand)
+    , owner_(owner)
+    , link_(std::move(link))
+    , sme_(std::move(config)) {
+    link_->set_handler(this);
+}
+
+PeerConnection::~PeerConnection() {
+    if (link_) link_->set_handler(nullptr);
+}
+
+void PeerConnection::start(std::vector<std::vector<std::uint8_t>> early) {
+    if (started_ || ended_) return;
+    started_ = true;
+    sme_.open(role_of(direction()), std::chrono::steady_clock::now());
+    run_actions();
+    for (auto& message : early) {
+        if (ended_ || sme_.closed()) break;
+        on_message(*link_, std::move(message));
+    }
+}
+
+void PeerConnection::approve() {
+    sme_.approve(std::chrono::steady_clock::now());
+    run_actions();
+}
+
+void PeerConnection::deny() {
+    if (!begin_close()) return;
+    sme_.deny();
+    run_actions();
+}
+
+void PeerConnection::remove_trust() {
+    if (!begin_close()) return;
+    sme_.remove_trust();
+    run_actions();
+}
+
+std::optional<std::string> PeerConnection::send_data(std::string_view json) {
+    auto error = sme_.send_data(json);
+    run_actions();
+    return error;
+}
+
+void PeerConnection::do_close(std::uint16_t code, std::string_view reason) {
+    if (!started_) {
+        // Never ran the SME (a held-back duplicate): the WebSocket close says it all.
+        link_->close(code, reason);
+        return;
+    }
+    sme_.close(reason);
+    run_actions();
+}
+
+void PeerConnection::on_open(net::Link&) {
+    start();
+}
+
+void PeerConnection::on_message(net::Link&, std::vector<std::uint8_t> message) {
+    if (!started_ || ended_) return;
+    ++stats_.messages_in;
+    stats_.bytes_in += message.size();
+    sme_.receive(message, std::chrono::steady_clock::now());
+    run_actions();
+}
+
+void PeerConnection::on_closed(net::Link&, const net::CloseInfo& closed) {
+    if (ended_) return;
+    const net::CloseInfo info = closed; // the owner may drop the Link (and what `closed` refers to)
+    ended_ = true;
+    begin_close(); // whoever started it, the close has happened: nobody closes this connection again
+    timers_.clear();
+    if (started_ && !sme_.closed()) {
+        sme_.transport_closed(info.reason.empty() ? std::string(net::to_string(info.by)) + " closed"
+                                                  : info.reason);
+        run_actions();
+    }
+    owner_.on_ended(*this, info); // may drop the last reference to this object: nothing after it
+}
+
+void PeerConnection::arm(ship::TimerKind kind, ship::Duration after) {
+    auto& timer = timers_[kind];
+    if (!timer) {
+        // The bounds of a close must still run while the daemon drains at stop; handshake timers need not.
+        const auto timer_kind =
+            kind == ship::TimerKind::close ? net::Timer::Kind::shutdown : net::Timer::Kind::normal;
+        timer = std::make_unique<net::Timer>(strand_, timer_kind);
+    }
+    timer->start(after, [this, kind] {
+        if (ended_) return;
+        sme_.timer_fired(kind, std::chrono::steady_clock::now());
+        run_actions();
+    });
+}
+
+void PeerConnection::run_actions() {
+    for (auto& action : sme_.take_actions()) {
+        if (ended_) {
+            // The socket is gone; only the terminal bookkeeping still matters.
+            if (auto* state = std::get_if<action::StateChanged>(&action)) {
+                state_ = state->state;
+                error_ = state->error;
+            }
+            continue;
+        }
+        std::visit(
+            [this](auto& a) {
+                using A = std::decay_t<decltype(a)>;
+                if constexpr (std::is_same_v<A, action::Send>) {
+                    ++stats_.messages_out;
+                    stats_.bytes_out += a.bytes.size();
+                    link_->send(a.bytes);
+                } else if constexpr (std::is_same_v<A, action::ArmTimer>) {
+                    arm(a.kind, a.after);
+                } else if constexpr (std::is_same_v<A, action::CancelTimer>) {
+                    if (auto it = timers_.find(a.kind); it != timers_.end()) it->second->cancel();
+                } else if constexpr (std::is_same_v<A, action::CloseTransport>) {
+                    begin_close();
+                    spdlog::info("SHIP {} {}: closing WebSocket {} \"{}\" in {}", short_ski(ski()),
+                                 to_string(direction()), a.code, a.reason, sme_.state_name());
+                    link_->close(a.code, a.reason);
+                } else if constexpr (std::is_same_v<A, action::StateChanged>) {
+                    state_ = a.state;
+                    error_ = a.error;
+                    owner_.on_state(*this, a.state, a.error);
+                } else if constexpr (std::is_same_v<A, action::ShipIdLearned>) {
+                    owner_.on_ship_id(*this, a.ship_id);
+                } else if constexpr (std::is_same_v<A, action::DataReceived>) {
+                    owner_.on_data(*this, a.json);
+                } else if constexpr (std::is_same_v<A, action::Completed>) {
+                    owner_.on_completed(*this);
+                } else if constexpr (std::is_same_v<A, action::Closed>) {
+                    spdlog::debug("SHIP {}: SME closed: {}", short_ski(ski()), a.reason);
+                } else if constexpr (std::is_same_v<A, action::Notice>) {
+                    spdlog::info("SHIP {}: ignored peer input in {}: {}", short_ski(ski()), sme_.state_name(),
+                                 a.text);
+                }
+            },
+            action);
+    }
+}
+
+} // namespace ship::hub

@@ -1,0 +1,98 @@
+// One registered SHIP connection: a Link (the socket) driving a ship::Connection (the SME), its SHIP timers
+// on the strand, and what the hub needs to know about it. It reports to its Owner; it decides nothing.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hub/connection_handle.hpp"
+#include "hub/peer_address.hpp"
+#include "net/link.hpp"
+#include "net/timer.hpp"
+#include "ship/connection.hpp"
+
+namespace ship::net {
+class Strand;
+}
+
+namespace ship::hub {
+
+class PeerConnection;
+
+// The hub, as a connection sees it. Strand only.
+class PeerConnectionOwner {
+public:
+    virtual ~PeerConnectionOwner() = default;
+    virtual void on_state(PeerConnection& connection, PeerState state, const std::string& error) = 0;
+    virtual void on_ship_id(PeerConnection& connection, const std::string& ship_id) = 0;
+    virtual void on_completed(PeerConnection& connection) = 0;
+    virtual void on_data(PeerConnection& connection, const std::string& json) = 0;
+    // The socket is gone; nothing else comes from this connection.
+    virtual void on_ended(PeerConnection& connection, const net::CloseInfo& info) = 0;
+};
+
+struct PeerStats {
+    std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
+};
+
+class PeerConnection final : public ConnectionHandle, public net::LinkHandler {
+public:
+    // Takes over `link` (already upgraded, or about to open for an incoming one). Messages that arrived while
+    // the link was parked unbuilt are replayed by start().
+    PeerConnection(net::Strand& strand, PeerConnectionOwner& owner, std::shared_ptr<net::Link> link,
+                   Direction direction, ship::ConnectionConfig config);
+    ~PeerConnection() override;
+
+    // Starts the SME (the WebSocket is open): role from the direction; then replays `early` messages.
+    void start(std::vector<std::vector<std::uint8_t>> early = {});
+
+    // The user's answers while hello is pending.
+    bool awaiting_trust() const { return sme_.awaiting_trust(); }
+    void approve();
+    void deny();
+    // Trust withdrawn: SHIP close with removedConnection (data exchange) or WebSocket 4500. Owns the close.
+    void remove_trust();
+    // Error text, or nullopt when queued.
+    std::optional<std::string> send_data(std::string_view json);
+
+    bool in_data_exchange() const override { return sme_.in_data_exchange(); }
+    bool started() const noexcept { return started_; }
+    const net::Link& link() const { return *link_; }
+    std::uint64_t id() const { return link_->id(); }
+    PeerState state() const noexcept { return state_; }
+    const std::string& error() const noexcept { return error_; }
+    const PeerStats& stats() const noexcept { return stats_; }
+    std::string_view ship_state() const { return sme_.state_name(); }
+
+    // Where we dialled it (outgoing only): remembered in the trust store once the handshake completes.
+    std::optional<PeerAddress> dialled_address;
+
+    // net::LinkHandler
+    void on_open(net::Link& link) override;
+    void on_message(net::Link& link, std::vector<std::uint8_t> message) override;
+    void on_closed(net::Link& link, const net::CloseInfo& info) override;
+
+protected:
+    void do_close(std::uint16_t code, std::string_view reason) override;
+
+private:
+    void run_actions();
+    void arm(ship::TimerKind kind, ship::Duration after);
+
+    net::Strand& strand_;
+    PeerConnectionOwner& owner_;
+    std::shared_ptr<net::Link> link_;
+    ship::Connection sme_;
+    std::map<ship::TimerKind, std::unique_ptr<net::Timer>> timers_;
+    bool started_ = false;
+    bool ended_ = false;
+    PeerState state_ = PeerState::none;
+    std::string error_;
+    PeerStats stats_;
+};
+
+} // namespace ship::hub
