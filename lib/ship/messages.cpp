@@ -167,8 +167,10 @@ std::variant<Message, DecodeError> decode_protocol_handshake(Body& b) {
     return done(b, m);
 }
 
-std::variant<Message, DecodeError> decode_handshake_error(Body& b) {
-    MessageProtocolHandshakeError m;
+// messageProtocolHandshakeError and connectionPinError carry just an error number.
+template <typename ErrorMessage>
+std::variant<Message, DecodeError> decode_error_number(Body& b) {
+    ErrorMessage m;
     m.error = b.unsigned_int("error", true).value_or(0);
     return done(b, m);
 }
@@ -183,12 +185,6 @@ std::variant<Message, DecodeError> decode_pin_state(Body& b) {
 std::variant<Message, DecodeError> decode_pin_input(Body& b) {
     ConnectionPinInput m;
     m.pin = b.string("pin", true).value_or("");
-    return done(b, m);
-}
-
-std::variant<Message, DecodeError> decode_pin_error(Body& b) {
-    ConnectionPinError m;
-    m.error = b.unsigned_int("error", true).value_or(0);
     return done(b, m);
 }
 
@@ -235,11 +231,13 @@ struct Kind {
 constexpr std::array<Kind, 11> kinds{{
     {"connectionHello", MessageType::control, decode_hello},
     {"messageProtocolHandshake", MessageType::control, decode_protocol_handshake},
-    {"messageProtocolHandshakeError", MessageType::control, decode_handshake_error},
-    {"error", MessageType::control, decode_handshake_error}, // legacy envelope of the handshake error
+    {"messageProtocolHandshakeError", MessageType::control,
+     decode_error_number<MessageProtocolHandshakeError>},
+    {"error", MessageType::control,
+     decode_error_number<MessageProtocolHandshakeError>}, // legacy envelope of the handshake error
     {"connectionPinState", MessageType::control, decode_pin_state},
     {"connectionPinInput", MessageType::control, decode_pin_input},
-    {"connectionPinError", MessageType::control, decode_pin_error},
+    {"connectionPinError", MessageType::control, decode_error_number<ConnectionPinError>},
     {"accessMethodsRequest", MessageType::control, nullptr},
     {"accessMethods", MessageType::control, decode_access_methods},
     {"data", MessageType::data, decode_data},

@@ -13,6 +13,13 @@ ConnectionConfig trusted_config(std::string own_ship_id) {
     return c;
 }
 
+ConnectionConfig pending_config(std::string own_ship_id) {
+    auto c = trusted_config(std::move(own_ship_id));
+    c.peer_trusted = false;
+    c.allow_waiting_for_trust = true;
+    return c;
+}
+
 Harness::Harness(ConnectionConfig config)
     : conn(std::move(config)) {}
 

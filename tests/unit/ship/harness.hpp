@@ -14,6 +14,8 @@
 namespace ship::test {
 
 ConnectionConfig trusted_config(std::string own_ship_id = "Demo-HEMS-123456789");
+// An untrusted peer while waiting for trust is allowed: we say hello pending.
+ConnectionConfig pending_config(std::string own_ship_id = "Demo-HEMS-123456789");
 
 class Harness {
 public:

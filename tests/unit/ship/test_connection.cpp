@@ -10,6 +10,7 @@ using namespace std::chrono_literals;
 using namespace ship;
 using ship::test::Harness;
 using ship::test::hello;
+using ship::test::pending_config;
 using ship::test::trusted_config;
 using ship::test::vec;
 using Sent = std::vector<Bytes>;
@@ -34,13 +35,6 @@ Bytes select_version(int major, int minor) {
     return control(R"({"messageProtocolHandshake":[{"handshakeType":"select"},{"version":[{"major":)" +
                    std::to_string(major) + R"(},{"minor":)" + std::to_string(minor) +
                    R"(}]},{"formats":[{"format":["JSON-UTF8"]}]}]})");
-}
-
-ConnectionConfig pending_config() {
-    auto c = trusted_config(own_id);
-    c.peer_trusted = false;
-    c.allow_waiting_for_trust = true;
-    return c;
 }
 
 // After CMI; the hello we sent is consumed.

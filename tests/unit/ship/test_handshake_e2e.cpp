@@ -124,10 +124,7 @@ TEST_CASE("two trusted connections complete the handshake byte-exact with the ve
 
 TEST_CASE("a pairing that takes 100 s survives through prolongation between two shipd peers",
           "[e2e][hello]") {
-    auto pending = trusted_config(server_id);
-    pending.peer_trusted = false;
-    pending.allow_waiting_for_trust = true;
-    Link link(trusted_config(client_id), pending);
+    Link link(trusted_config(client_id), ship::test::pending_config(server_id));
     link.open();
     CHECK(link.server_sent == Sent{vec("cmi"), vec("hello-pending")});
     CHECK(link.server.conn.awaiting_trust());
@@ -150,10 +147,7 @@ TEST_CASE("a pairing that takes 100 s survives through prolongation between two 
 
 TEST_CASE("a denied pairing: the server aborts hello and the client sees remote-denied-trust",
           "[e2e][hello]") {
-    auto pending = trusted_config(server_id);
-    pending.peer_trusted = false;
-    pending.allow_waiting_for_trust = true;
-    Link link(trusted_config(client_id), pending);
+    Link link(trusted_config(client_id), ship::test::pending_config(server_id));
     link.open();
     link.server.conn.deny();
     link.server.pump();
