@@ -314,9 +314,18 @@ std::string RawTlsClient::upgrade(const std::string& path, const std::string& su
 }
 
 void RawTlsClient::send_frame(int opcode, const std::vector<std::uint8_t>& payload, bool fin) {
+    write_frame(opcode, payload.size(), payload, fin);
+}
+
+void RawTlsClient::send_partial_frame(int opcode, std::size_t announced,
+                                      const std::vector<std::uint8_t>& prefix) {
+    write_frame(opcode, announced, prefix, true);
+}
+
+void RawTlsClient::write_frame(int opcode, std::size_t n, const std::vector<std::uint8_t>& payload,
+                               bool fin) {
     std::vector<std::uint8_t> frame;
     frame.push_back(static_cast<std::uint8_t>((fin ? 0x80 : 0) | opcode));
-    const std::size_t n = payload.size();
     if (n < 126) {
         frame.push_back(static_cast<std::uint8_t>(0x80 | n));
     } else if (n < 65536) {
@@ -330,7 +339,7 @@ void RawTlsClient::send_frame(int opcode, const std::vector<std::uint8_t>& paylo
     }
     const std::uint8_t mask[4] = {0x12, 0x34, 0x56, 0x78};
     frame.insert(frame.end(), mask, mask + 4);
-    for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t i = 0; i < payload.size(); ++i)
         frame.push_back(payload[i] ^ mask[i % 4]);
     SSL_write(static_cast<SSL*>(ssl_), frame.data(), static_cast<int>(frame.size()));
 }

@@ -163,11 +163,14 @@ public:
     // the response head (status line and headers).
     std::string upgrade(const std::string& path, const std::string& subprotocol);
     void send_frame(int opcode, const std::vector<std::uint8_t>& payload, bool fin = true);
+    // A frame header announcing `announced` bytes, followed by only `prefix` of them.
+    void send_partial_frame(int opcode, std::size_t announced, const std::vector<std::uint8_t>& prefix);
     Frame read_frame(std::chrono::milliseconds timeout = deadline);
     // True when the connection ends (EOF or error) within the timeout without more frames being needed.
     bool wait_eof(std::chrono::milliseconds timeout = deadline);
 
 private:
+    void write_frame(int opcode, std::size_t announced, const std::vector<std::uint8_t>& payload, bool fin);
     int read_some(std::uint8_t* out, std::size_t size, std::chrono::milliseconds timeout);
     bool read_exact(std::uint8_t* out, std::size_t size, std::chrono::milliseconds timeout);
 
