@@ -2,9 +2,11 @@
 
 #include <avahi-common/error.h>
 #include <avahi-common/timeval.h>
+#include <dbus/dbus.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <mutex>
 #include <stdexcept>
 
 namespace ship::mdns {
@@ -25,6 +27,10 @@ AvahiSession::~AvahiSession() {
 
 void AvahiSession::start() {
     if (poll_) return;
+    // libdbus sets up its global locks lazily; two Avahi threads connecting at once would race there. Done
+    // once, here, before any Avahi thread exists.
+    static std::once_flag dbus_threads;
+    std::call_once(dbus_threads, [] { dbus_threads_init_default(); });
     poll_ = avahi_threaded_poll_new();
     if (!poll_) throw std::runtime_error("mDNS " + role_ + ": cannot create the Avahi poll");
     // Connecting happens on the Avahi thread, so start() never blocks on D-Bus.

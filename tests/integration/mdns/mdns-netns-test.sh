@@ -9,6 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 probe=${1:?usage: $0 PATH/TO/mdns-probe}
 # shellcheck source=netns-harness.sh
 source "$here/netns-harness.sh"
+# Under TSan: libdbus' own lock order on reconnect is reported though it cannot deadlock (see tsan.supp).
+export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}suppressions=$here/tsan.supp"
 
 netns_setup
 rc=$?
@@ -84,18 +86,19 @@ ll_of() { # HOST: its link-local IPv6 address on the veth
     ip -n "$ns" -6 -o addr show dev "${!if_var}" scope link | awk '{ split($4, a, "/"); print a[1] }'
 }
 
-step "both announce and each finds the other (IPv4 preferred)"
-expect a "established EMS-A" 15
-expect b "established Wallbox-B" 15
-expect a "$(peer_b Wallbox-B Wallbox-B -)" 15
-expect b "$(peer_a false -)" 15
-
-step "IPv6 link-local addresses carry the interface as zone"
+# The peer's IPv6 link-local address as the other side must report it (with zone), or "-" where the kernel
+# gives the namespaces no IPv6.
 ll_a=$(ll_of a)
 ll_b=$(ll_of b)
-[[ -n $ll_a && -n $ll_b ]] || fail "no IPv6 link-local address on the veth pair"
-expect a "$(peer_b Wallbox-B Wallbox-B "$ll_b%veth-a")" 15
-expect b "$(peer_a false "$ll_a%veth-b")" 15
+v6_a=${ll_a:+$ll_a%veth-b}
+v6_b=${ll_b:+$ll_b%veth-a}
+[[ -n $ll_a && -n $ll_b ]] || echo "note: no IPv6 link-local addresses here; checking IPv4 only"
+
+step "both announce; each finds the other with its TXT, IPv4 preferred, IPv6 link-local with zone"
+expect a "established EMS-A" 15
+expect b "established Wallbox-B" 15
+expect a "$(peer_b Wallbox-B Wallbox-B "${v6_b:--}")" 15
+expect b "$(peer_a false "${v6_a:--}")" 15
 
 step "neither node reports itself"
 grep -q "peer ski=$SKI_A" "$NETNS_DIR/a.out" && fail "a reported its own SKI"
@@ -110,15 +113,15 @@ want+=" \"ski=$SKI_A\" \"id=EMS-A\" \"path=/ship/\" \"txtvers=1\""
 step "a live register change reaches the peer"
 tell a "register true"
 expect a "ok register true" 5
-expect b "$(peer_a true "$ll_a%veth-b")" 10
+expect b "$(peer_a true "${v6_a:--}")" 10
 
 step "avahi-daemon restart in a: a announces and browses again"
 mark_a=$(lines a)
 mark_b=$(lines b)
 netns_avahi_restart a || fail "avahi-daemon in a did not come back"
 expect b "gone ski=$SKI_A" 10 "$mark_b"
-expect b "$(peer_a true "$ll_a%veth-b")" 20 "$mark_b"
-expect a "$(peer_b Wallbox-B Wallbox-B "$ll_b%veth-a")" 20 "$mark_a"
+expect b "$(peer_a true "${v6_a:--}")" 20 "$mark_b"
+expect a "$(peer_b Wallbox-B Wallbox-B "${v6_b:--}")" 20 "$mark_a"
 
 step "b killed (SIGKILL): it disappears from a's view"
 mark_a=$(lines a)
@@ -131,7 +134,7 @@ step "a node announcing an SHIP ID already taken is renamed, and still found"
 start_probe c b --ship-id EMS-A --ski "$SKI_B" --port 4712 --brand Volt --model "WB 11" --type ChargingStation \
     --cat 3,7 --register true
 expect c "established EMS-A #2" 15
-expect a "$(peer_b "EMS-A #2" EMS-A "$ll_b%veth-a")" 15
+expect a "$(peer_b "EMS-A #2" EMS-A "${v6_b:--}")" 15
 
 step "clean stop: goodbye reaches the peer, exit status 0"
 mark_c=$(lines c)
