@@ -65,6 +65,7 @@ struct StrandCore {
     void wake();        // any thread
     void drain_posts(); // strand: EVENT_WAIT_CANCELLED
     void check_stop();  // strand: runs the stop handler once after stop was requested
+    void finish();      // strand: run() returns after the current callback
 
     std::uint64_t new_id() { return next_id++; }
     Link* find_link(lws* wsi) const; // the Link this wsi currently carries, or null

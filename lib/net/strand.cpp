@@ -111,10 +111,16 @@ void StrandCore::check_stop() {
     bound_timer->start(options.shutdown_bound, [this] {
         spdlog::info("strand: shutdown bound of {} ms reached; leaving with connections still open",
                      options.shutdown_bound.count());
-        finished = true;
+        finish();
     });
     auto handler = std::move(stop_handler);
     handler();
+}
+
+void StrandCore::finish() {
+    finished = true;
+    // Called from inside a callback (timer, link event): without a wake lws would sleep on in poll().
+    lws_cancel_service(context);
 }
 
 Link* StrandCore::find_link(lws* wsi) const {
@@ -179,8 +185,7 @@ void Strand::on_stop(std::function<void()> handler) {
 
 void Strand::finish() {
     SHIP_NET_ASSERT_ON_STRAND(*core_);
-    core_->finished = true;
-    lws_cancel_service(core_->context);
+    core_->finish();
 }
 
 bool Strand::stopping() const {
