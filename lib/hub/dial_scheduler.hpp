@@ -64,7 +64,8 @@ private:
 };
 
 // Strand-confined. Timer callbacks and tickets hold only weak references, so they are inert once the
-// scheduler is gone; and every one of them checks the stop token first.
+// scheduler is gone; and every one of them checks the stop token first. The TimerService and RandomSource
+// must outlive the scheduler.
 class DialScheduler {
 public:
     struct Hooks {

@@ -19,8 +19,8 @@
 
 namespace ship::hub {
 
-// Strand-confined. T is whatever the hub needs to build the connection later (its transport). How the hub
-// uses it:
+// Strand-confined; the TimerService must outlive it. T is whatever the hub needs to build the connection
+// later (its transport). How the hub uses it:
 //   swap → defer            : hold(ski, direction, transport, on_wait_over)
 //   held transport closes   : take(id) and drop it (the larger SKI kept the other connection)
 //   remove_if_matches owned : take_ski(ski), swap each again (the slot is free now)
