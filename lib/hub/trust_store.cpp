@@ -195,24 +195,32 @@ bool TrustStore::untrust(std::string_view ski) {
     return true;
 }
 
-bool TrustStore::set_ship_id(std::string_view ski, std::string_view ship_id) {
-    std::string canonical = canonical_or_throw(ski);
+bool TrustStore::update_trusted(std::string_view ski, const std::function<bool(TrustedPeer&)>& change) {
+    const std::string canonical = canonical_or_throw(ski);
     auto it = peers_.find(canonical);
-    if (it == peers_.end() || it->second.ship_id == ship_id) return false;
+    if (it == peers_.end()) return false;
+    TrustedPeer changed = it->second;
+    if (!change(changed)) return false;
     Peers next = peers_;
-    next[canonical].ship_id = ship_id;
+    next[canonical] = std::move(changed);
     commit(std::move(next));
     return true;
 }
 
+bool TrustStore::set_ship_id(std::string_view ski, std::string_view ship_id) {
+    return update_trusted(ski, [&](TrustedPeer& peer) {
+        if (peer.ship_id == ship_id) return false;
+        peer.ship_id = ship_id;
+        return true;
+    });
+}
+
 bool TrustStore::set_address(std::string_view ski, const PeerAddress& address) {
-    std::string canonical = canonical_or_throw(ski);
-    auto it = peers_.find(canonical);
-    if (it == peers_.end() || it->second.address == address) return false;
-    Peers next = peers_;
-    next[canonical].address = address;
-    commit(std::move(next));
-    return true;
+    return update_trusted(ski, [&](TrustedPeer& peer) {
+        if (peer.address == address) return false;
+        peer.address = address;
+        return true;
+    });
 }
 
 } // namespace ship::hub

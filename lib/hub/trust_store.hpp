@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -66,6 +67,8 @@ private:
     explicit TrustStore(std::filesystem::path path)
         : path_(std::move(path)) {}
     void commit(Peers next);
+    // Applies `change` to a copy of a trusted peer; writes if it reports a change. False if not trusted.
+    bool update_trusted(std::string_view ski, const std::function<bool(TrustedPeer&)>& change);
 
     std::filesystem::path path_;
     std::optional<std::filesystem::path> moved_aside_;
