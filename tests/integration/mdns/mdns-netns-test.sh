@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Two SHIP nodes (mdns-probe, on lib/mdns) on one link, in network namespaces with their own avahi-daemon:
 # each finds the other with the right TXT and address; a live `register` change reaches the peer; after an
-# avahi-daemon restart the service is announced again; a killed node disappears from the other's view; a
-# second node with the same SHIP ID is renamed rather than lost; a clean stop says goodbye.
+# avahi-daemon restart the service is announced again; a killed node disappears from the other's view; a node
+# started before its avahi-daemon waits for it; one with an SHIP ID already taken is renamed rather than lost;
+# a clean stop says goodbye.
 # Usage: mdns-netns-test.sh PATH/TO/mdns-probe     (exit 77 = skipped: no namespaces here)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 probe=${1:?usage: $0 PATH/TO/mdns-probe}
-# shellcheck source=netns-harness.sh
+# shellcheck source=tests/integration/mdns/netns-harness.sh
 source "$here/netns-harness.sh"
 # Under TSan: libdbus' own lock order on reconnect is reported though it cannot deadlock (see tsan.supp).
 export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}suppressions=$here/tsan.supp"
@@ -47,16 +48,18 @@ tell() { # NAME COMMAND
     echo "$2" >&"${!fd_var}"
 }
 lines() { wc -l <"$NETNS_DIR/$1.out"; }
+has_line_after() { # FILE AFTER LINE
+    tail -n "+$(($2 + 1))" "$1" | grep -qxF -- "$3"
+}
 # expect NAME LINE SECONDS [AFTER]: the probe prints exactly LINE (after its first AFTER lines) within SECONDS.
 expect() {
-    local file="$NETNS_DIR/$1.out" line=$2 secs=$3 after=${4:-0}
-    netns_wait_until "$secs" eval 'tail -n +$((after + 1)) "$file" | grep -qxF -- "$line"' ||
-        fail "$1 did not print within $secs s: $line"
+    netns_wait_until "$3" has_line_after "$NETNS_DIR/$1.out" "${4:-0}" "$2" ||
+        fail "$1 did not print within $3 s: $2"
 }
 stop_probe() { # NAME: clean quit; exit status must be 0 (sanitizers report through it)
     local pid=${PROBE_PID[$1]}
     tell "$1" quit
-    netns_wait_until 10 eval "! kill -0 $pid 2>/dev/null" || fail "$1 did not stop on quit"
+    netns_wait_until 10 netns_exited "$pid" || fail "$1 did not stop on quit"
     wait "$pid" || fail "$1 exited with status $?"
     unset "PROBE_PID[$1]"
 }
@@ -130,9 +133,17 @@ wait "${PROBE_PID[b]}" 2>/dev/null
 unset "PROBE_PID[b]"
 expect a "gone ski=$SKI_B" 15 "$mark_a"
 
-step "a node announcing an SHIP ID already taken is renamed, and still found"
+step "a node started while avahi-daemon is down waits for it, then announces"
+netns_avahi_stop b
 start_probe c b --ship-id EMS-A --ski "$SKI_B" --port 4712 --brand Volt --model "WB 11" --type ChargingStation \
     --cat 3,7 --register true
+netns_wait_until 10 grep -q "avahi-daemon is not running; waiting for it to appear" "$NETNS_DIR/c.out" ||
+    fail "c did not report the missing avahi-daemon"
+kill -0 "${PROBE_PID[c]}" 2>/dev/null || fail "c gave up without avahi-daemon"
+netns_avahi_start b
+netns_avahi_wait b || fail "avahi-daemon in b did not come back"
+
+step "and since its SHIP ID is already taken on the link, it is renamed and still found"
 expect c "established EMS-A #2" 15
 expect a "$(peer_b "EMS-A #2" EMS-A "${v6_b:--}")" 15
 

@@ -151,6 +151,7 @@ netns_avahi_running() { # a|b
 # two instances, and any on the machine itself, never see each other's files.
 netns_avahi_start() { # a|b
     local host=$1 dir="$NETNS_DIR/$1"
+    # shellcheck disable=SC2016 # $1 is expanded by the inner sh
     netns_spawn "$host" "$dir/avahi.log" unshare -m --propagation private sh -c \
         'mount -t tmpfs tmpfs /run && mkdir /run/avahi-daemon &&
          exec avahi-daemon -f "$1" --no-drop-root --no-chroot --no-rlimits' \
@@ -166,10 +167,12 @@ netns_avahi_wait() { # a|b [SECONDS]
     fi
 }
 
+netns_exited() { ! kill -0 "$1" 2>/dev/null; }
+
 netns_kill() { # PID: TERM, then KILL if it lingers beyond 5 s
     local pid=$1
     kill -TERM "$pid" 2>/dev/null || return 0
-    netns_wait_until 5 eval "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null
+    netns_wait_until 5 netns_exited "$pid" || kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     return 0
 }
@@ -227,7 +230,11 @@ netns_teardown() {
     [[ -n ${NETNS_CREATED[b]:-} ]] && ip netns delete "$NETNS_B" 2>/dev/null
     NETNS_CREATED=()
     if [[ -n $NETNS_DIR && -d $NETNS_DIR ]]; then
-        [[ -n ${NETNS_KEEP_LOGS:-} ]] && netns_log "logs kept in $NETNS_DIR" || rm -rf "$NETNS_DIR"
+        if [[ -n ${NETNS_KEEP_LOGS:-} ]]; then
+            netns_log "logs kept in $NETNS_DIR"
+        else
+            rm -rf "$NETNS_DIR"
+        fi
     fi
     NETNS_DIR=""
 }
