@@ -1,23 +1,285 @@
-// shipd entry point. Until the hub and D-Bus service land (issues 4 and 5) it only knows who it is.
-#include "shipd_version.hpp"
+// shipd: loads its settings and identity, builds the hub on the strand, serves it on D-Bus and mDNS, and
+// runs until SIGTERM/SIGINT. Exit 0 on a clean stop, 1 on a runtime failure, 2 on a usage or config error.
+#include <pthread.h>
+#include <signal.h>
 
 #include <cstdio>
-#include <string_view>
+#include <exception>
+#include <optional>
+#include <stop_token>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include "dbus_service.hpp"
+#include "hub/hub.hpp"
+#include "logging.hpp"
+#include "mdns/browser.hpp"
+#include "mdns/publisher.hpp"
+#include "mdns/txt.hpp"
+#include "net/strand.hpp"
+#include "net/timer.hpp"
+#include "options.hpp"
+#include "shipd_version.hpp"
+#include "tls/identity.hpp"
+#include "util/atomic_file.hpp"
+
+namespace {
+
+using namespace ship;
+using daemon::Options;
+
+// The SHIP ID when none is configured: brand-model-serial, or brand-model-<start of the SKI> (unique per
+// node, stable across restarts because the SKI is).
+std::string effective_ship_id(const Options& options, const std::string& ski) {
+    if (!options.ship_id.empty()) return options.ship_id;
+    return options.brand + "-" + options.model + "-" +
+           (options.serial.empty() ? ski.substr(0, 10) : options.serial);
+}
+
+mdns::LocalService local_service(const Options& options, const std::string& ship_id, const std::string& ski,
+                                 std::uint16_t port, bool auto_accept) {
+    mdns::LocalService s;
+    s.ship_id = ship_id;
+    s.ski = ski;
+    s.brand = options.brand;
+    s.model = options.model;
+    s.type = options.type;
+    s.serial = options.serial;
+    s.categories = options.categories;
+    s.auto_register = auto_accept;
+    s.port = port;
+    return s;
+}
+
+hub::DiscoveredService to_discovered(const mdns::ServiceEntry& e) {
+    hub::DiscoveredService d;
+    d.ski = e.ski;
+    d.ship_id = e.ship_id;
+    d.brand = e.brand;
+    d.model = e.model;
+    d.type = e.type;
+    d.serial = e.serial;
+    d.host = e.addresses.empty() ? e.host_name : e.addresses.front();
+    d.port = e.port;
+    d.path = e.path;
+    d.categories = e.categories;
+    d.auto_register = e.auto_register;
+    return d;
+}
+
+tls::Identity load_identity(const Options& options) {
+    util::ensure_private_dir(options.state_dir);
+    tls::Subject subject;
+    subject.common_name = options.ship_id.empty() ? options.brand + "-" + options.model : options.ship_id;
+    subject.organization = options.organization;
+    subject.country = options.country;
+    return tls::load_or_create_identity(options.state_dir, subject);
+}
+
+// Signals arrive at one thread that only turns them into requests: stop, or a reload posted to the strand.
+class SignalThread {
+public:
+    SignalThread(std::stop_source& stop, net::Strand& strand, std::function<void()> reload)
+        : thread_([&stop, &strand, reload = std::move(reload)] {
+            sigset_t set = handled();
+            for (;;) {
+                int sig = 0;
+                if (sigwait(&set, &sig) != 0) continue;
+                if (sig == SIGHUP) {
+                    strand.post(reload);
+                    continue;
+                }
+                if (sig == SIGTERM || sig == SIGINT) {
+                    spdlog::info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+                    stop.request_stop();
+                    // After request_stop() the D-Bus service emits nothing more (see DbusService).
+                    sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+                }
+                return; // SIGUSR1: the daemon is ending by itself
+            }
+        }) {}
+    ~SignalThread() {
+        pthread_kill(thread_.native_handle(), SIGUSR1);
+        thread_.join();
+    }
+    // Block them in every thread (call before any thread exists), so only sigwait sees them.
+    static void block() {
+        sigset_t set = handled();
+        pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    }
+
+private:
+    static sigset_t handled() {
+        sigset_t set;
+        sigemptyset(&set);
+        for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1})
+            sigaddset(&set, s);
+        return set;
+    }
+    std::thread thread_;
+};
+
+int run(const Options& options, std::span<char* const> args) {
+    SignalThread::block();
+
+    const tls::Identity identity = load_identity(options);
+    const std::string ship_id = effective_ship_id(options, identity.ski);
+    if (auto why = mdns::check(local_service(options, ship_id, identity.ski, 1, options.auto_accept))) {
+        spdlog::error("SHIP ID or announcement settings unusable: {}", *why);
+        return daemon::exit_usage;
+    }
+    auto trust = hub::TrustStore::load(options.state_dir);
+
+    std::stop_source stop;
+    net::Strand strand(stop.get_token());
+    auto post = [&strand](std::function<void()> fn) { strand.post(std::move(fn)); };
+
+    hub::HubConfig config;
+    config.ship_id = ship_id;
+    config.certificate_pem = identity.certificate_pem;
+    config.private_key_pem = identity.private_key_pem;
+    config.local_ski = identity.ski;
+    config.listen_address = options.listen_address;
+    config.port = options.port;
+    config.tls12_only = options.tls_max_version == daemon::TlsVersion::tls1_2;
+    config.auto_accept = options.auto_accept;
+    config.wait_for_trust = options.wait_for_trust;
+    config.max_connections = options.max_connections;
+    config.max_handshakes = options.max_handshakes;
+    config.rule = options.double_connection_rule == daemon::DoubleConnectionRule::legacy
+                      ? hub::DoubleConnectionRule::legacy
+                      : hub::DoubleConnectionRule::spec;
+    config.qr_code = mdns::installation_qr_text(local_service(options, ship_id, identity.ski, 0, false));
+
+    std::unique_ptr<mdns::Publisher> publisher;
+    config.on_auto_accept_changed = [&publisher](bool on) {
+        if (publisher) publisher->set_register(on);
+    };
+
+    hub::Hub hub(strand, config, std::move(trust));
+    hub.start();
+
+    std::unique_ptr<mdns::Browser> browser;
+    if (options.mdns) {
+        publisher = std::make_unique<mdns::Publisher>(
+            post, local_service(options, ship_id, identity.ski, hub.port(), options.auto_accept));
+        publisher->start();
+        browser = std::make_unique<mdns::Browser>(post, identity.ski,
+                                                  [&hub](std::vector<mdns::ServiceEntry> peers) {
+                                                      std::vector<hub::DiscoveredService> view;
+                                                      for (const auto& p : peers)
+                                                          view.push_back(to_discovered(p));
+                                                      hub.set_discovered(std::move(view));
+                                                  });
+        browser->start();
+    }
+
+    daemon::DbusServiceConfig bus;
+    bus.bus = options.bus;
+    bus.bus_address = options.bus_address;
+    bus.version = SHIPD_VERSION;
+    bus.post = post;
+    bus.on_bus_failure = [&stop](const std::string& why) {
+        spdlog::error("D-Bus connection lost: {}", why);
+        stop.request_stop();
+    };
+    daemon::DbusService dbus(bus, hub, stop.get_token());
+    hub.set_events(&dbus);
+
+    auto reload = [&] {
+        try {
+            const Options next = daemon::load_options(args);
+            if (publisher)
+                publisher->set_service(
+                    local_service(next, ship_id, identity.ski, hub.port(), hub.auto_accept()));
+            spdlog::info(
+                "configuration reloaded: brand, model, type, serial and categories are announced anew; "
+                "the other settings take effect at the next start");
+        } catch (const std::exception& e) {
+            spdlog::error("configuration not reloaded: {}", e.what());
+        }
+    };
+    SignalThread signals(stop, strand, reload);
+
+    // The watchdog is fed from the strand: a stuck event loop stops feeding it.
+    net::Timer watchdog(strand);
+    std::function<void()> feed;
+    std::uint64_t watchdog_usec = 0;
+    if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+        feed = [&] {
+            sd_notify(0, "WATCHDOG=1");
+            watchdog.start(std::chrono::microseconds(watchdog_usec / 2), feed);
+        };
+        feed();
+    }
+
+    // The D-Bus name is taken once the strand answers; only then is the daemon ready.
+    int exit_code = daemon::exit_ok;
+    std::thread starter([&] {
+        try {
+            dbus.start();
+            const std::string status =
+                "STATUS=Listening on port " + std::to_string(hub.port()) + " as SKI " + identity.ski;
+            sd_notify(0, ("READY=1\n" + status).c_str());
+            strand.post([&dbus] { dbus.hub_properties_changed(); });
+            spdlog::info("shipd {} ready: SHIP ID {}, SKI {}, port {}", SHIPD_VERSION, ship_id, identity.ski,
+                         hub.port());
+        } catch (const std::exception& e) {
+            spdlog::error("D-Bus service could not start: {}", e.what());
+            exit_code = daemon::exit_failure;
+            stop.request_stop();
+        }
+    });
+
+    strand.run();
+    starter.join();
+    if (browser) browser->stop();
+    if (publisher) publisher->stop();
+    spdlog::info("stopped");
+    return exit_code;
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        if (arg == "--version") {
-            std::printf("shipd %s\n", SHIPD_VERSION);
-            return 0;
-        }
-        if (arg == "--help") {
-            std::printf("usage: shipd [--version] [--help]\n");
-            return 0;
-        }
-        std::fprintf(stderr, "shipd: unknown option '%s'\n", argv[i]);
-        return 2;
+    const std::span<char* const> args(argv, static_cast<std::size_t>(argc));
+    Options options;
+    try {
+        options = daemon::load_options(args);
+    } catch (const daemon::UsageError& e) {
+        std::fprintf(stderr, "shipd: %s\n", e.what());
+        return daemon::exit_usage;
     }
-    std::printf("shipd %s: the daemon is not built yet (see issues 4 and 5)\n", SHIPD_VERSION);
-    return 0;
+    switch (options.action) {
+    case daemon::Action::version:
+        std::printf("shipd %s\n", SHIPD_VERSION);
+        return daemon::exit_ok;
+    case daemon::Action::help:
+        std::fputs(daemon::usage_text(argv[0]).c_str(), stdout);
+        return daemon::exit_ok;
+    case daemon::Action::print_ski:
+        try {
+            const auto identity = load_identity(options);
+            std::printf("%s\n", identity.ski.c_str());
+            const auto ship_id = effective_ship_id(options, identity.ski);
+            std::printf(
+                "%s\n",
+                mdns::installation_qr_text(local_service(options, ship_id, identity.ski, 0, false)).c_str());
+            return daemon::exit_ok;
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "shipd: %s\n", e.what());
+            return daemon::exit_failure;
+        }
+    case daemon::Action::run:
+        break;
+    }
+    daemon::setup_logging(options.log_level);
+    try {
+        return run(options, args);
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return daemon::exit_failure;
+    }
 }
