@@ -1,0 +1,217 @@
+// dbus/org.shipd.Hub1.conf on a private system-type dbus-daemon: root may call and set, anyone else may only
+// introspect and read, and DataReceived reaches root but not other users. Clients run as `nobody` via busctl
+// and gdbus (needs root to switch users; shipd's own tests run as root in CI).
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <stop_token>
+
+#include "dbus_service.hpp"
+#include "dbus_test_support.hpp"
+
+using namespace ship::test;
+
+namespace {
+
+constexpr uid_t nobody = 65534;
+constexpr gid_t nogroup = 65534;
+
+// A child process as another user, with stdout+stderr captured; killed by PID if still running at the end.
+class Child {
+public:
+    Child(uid_t uid, gid_t gid, std::vector<std::string> args) {
+        int out[2];
+        REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+        std::vector<char*> argv;
+        for (auto& a : args)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
+        pid_ = fork();
+        if (pid_ == 0) { // only async-signal-safe calls until exec
+            dup2(out[1], 1);
+            dup2(out[1], 2);
+            if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
+            execvp(argv[0], argv.data());
+            _exit(127);
+        }
+        close(out[1]);
+        fd_ = out[0];
+        REQUIRE(pid_ > 0);
+    }
+    ~Child() {
+        if (pid_ > 0) {
+            kill(pid_, SIGTERM);
+            waitpid(pid_, nullptr, 0);
+        }
+        if (fd_ >= 0) close(fd_);
+    }
+    // Reads output until `text` appears (true) or the output ends or the deadline passes (false).
+    bool read_until(const std::string& text, std::chrono::milliseconds timeout = deadline) {
+        const auto until = std::chrono::steady_clock::now() + timeout;
+        while (output_.find(text) == std::string::npos) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                until - std::chrono::steady_clock::now());
+            pollfd p{fd_, POLLIN, 0};
+            if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+            char buf[4096];
+            const auto n = read(fd_, buf, sizeof buf);
+            if (n <= 0) return false;
+            output_.append(buf, static_cast<std::size_t>(n));
+        }
+        return true;
+    }
+    // Waits for the exit (the child's own deadline is the test's); returns the exit status.
+    int finish() {
+        read_until("\x01never\x01");
+        int status = 0;
+        waitpid(pid_, &status, 0);
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    }
+    const std::string& output() const { return output_; }
+
+private:
+    pid_t pid_ = -1;
+    int fd_ = -1;
+    std::string output_;
+};
+
+std::string system_bus_config(const std::filesystem::path& dir) {
+    const char* root = std::getenv("SHIPD_SOURCE_ROOT");
+    REQUIRE(root != nullptr);
+    // The default policy of Debian's system.conf, then shipd's file, as the real system bus includes it.
+    return R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=)" +
+           (dir / "system_bus_socket").string() + R"(</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+  </policy>
+  <include>)" +
+           (std::filesystem::path(root) / "dbus" / "org.shipd.Hub1.conf").string() + R"(</include>
+</busconfig>
+)";
+}
+
+} // namespace
+
+TEST_CASE("the system bus policy lets root act and others only look", "[daemon][dbus][policy]") {
+    if (geteuid() != 0) {
+        WARN("not root: cannot run clients as another user; policy test skipped");
+        return;
+    }
+    TempDir dir;
+    REQUIRE(chmod(dir.path.c_str(), 0755) == 0); // nobody must reach the socket
+    const auto conf = dir.path / "system.conf";
+    std::ofstream(conf) << system_bus_config(dir.path);
+    PrivateBus bus(dir.path, conf);
+    const std::string address = "--address=" + bus.address();
+
+    FakeStrand strand;
+    FakeHub hub{strand};
+    std::stop_source stop;
+    auto service = std::make_unique<ship::daemon::DbusService>(
+        ship::daemon::DbusServiceConfig{ship::daemon::BusKind::address,
+                                        bus.address(),
+                                        "1",
+                                        [&](std::function<void()> fn) { strand.post(std::move(fn)); },
+                                        {}},
+        hub, stop.get_token());
+    service->start(); // as root: owning the name is allowed
+
+    const auto busctl = [&](uid_t uid, gid_t gid, std::vector<std::string> args) {
+        args.insert(args.begin(), {"busctl", address});
+        Child child(uid, gid, std::move(args));
+        const int status = child.finish();
+        return std::make_pair(status, child.output());
+    };
+    const std::vector<std::string> get_ship_id = {"get-property", "org.shipd.Hub1", "/org/shipd/Hub1",
+                                                  "org.shipd.Hub1", "ShipID"};
+    const std::vector<std::string> list_peers = {"call", "org.shipd.Hub1", "/org/shipd/Hub1",
+                                                 "org.shipd.Hub1", "ListPeers"};
+    const std::vector<std::string> set_auto = {
+        "set-property", "org.shipd.Hub1", "/org/shipd/Hub1", "org.shipd.Hub1", "AutoAccept", "b", "true"};
+
+    SECTION("anyone reads and introspects") {
+        const auto [status, out] = busctl(nobody, nogroup, get_ship_id);
+        CHECK(status == 0);
+        CHECK_THAT(out, Catch::Contains("shipd-test-1"));
+        const auto [istatus, iout] =
+            busctl(nobody, nogroup, {"introspect", "org.shipd.Hub1", "/org/shipd/Hub1"});
+        CHECK(istatus == 0);
+        CHECK_THAT(iout, Catch::Contains(".ListPeers"));
+    }
+    SECTION("only root calls methods and sets properties") {
+        const auto [status, out] = busctl(nobody, nogroup, list_peers);
+        CHECK(status != 0);
+        CHECK_THAT(out, Catch::Contains("denied", Catch::CaseSensitive::No));
+        const auto [sstatus, sout] = busctl(nobody, nogroup, set_auto);
+        CHECK(sstatus != 0);
+        CHECK_THAT(sout, Catch::Contains("denied", Catch::CaseSensitive::No));
+        CHECK(busctl(0, 0, list_peers).first == 0);
+        CHECK(busctl(0, 0, set_auto).first == 0);
+    }
+    SECTION("group shipd may call methods") {
+        const group* g = getgrnam("shipd");
+        if (g == nullptr) {
+            WARN("no group shipd on this machine; its rule is untested here");
+        } else {
+            CHECK(busctl(nobody, g->gr_gid, list_peers).first == 0);
+        }
+    }
+    SECTION("DataReceived reaches root but not other users") {
+        const auto monitor = [&](uid_t uid, gid_t gid) {
+            return std::make_unique<Child>(uid, gid,
+                                           std::vector<std::string>{"stdbuf", "-oL", "gdbus", "monitor",
+                                                                    "--address", bus.address(), "--dest",
+                                                                    "org.shipd.Hub1"});
+        };
+        auto as_root = monitor(0, 0);
+        auto as_nobody = monitor(nobody, nogroup);
+        // Until both monitors show a signal everyone may see, their match rules may not be in place yet.
+        const auto until = std::chrono::steady_clock::now() + deadline;
+        bool ready = false;
+        while (!ready && std::chrono::steady_clock::now() < until) {
+            strand.run([&] { service->discovered_changed(); });
+            ready = as_root->read_until("DiscoveredChanged", 200ms) &&
+                    as_nobody->read_until("DiscoveredChanged", 200ms);
+        }
+        REQUIRE(ready);
+        strand.run([&] {
+            service->data_received("5a1c0de5a1c0de5a1c0de5a1c0de5a1c0de5a1c0", R"({"datagram":{}})");
+            service->peer_connected("5a1c0de5a1c0de5a1c0de5a1c0de5a1c0de5a1c0");
+        });
+        // Order is kept per sender and receiver: PeerConnected arriving means DataReceived would have, too.
+        REQUIRE(as_root->read_until("PeerConnected"));
+        REQUIRE(as_nobody->read_until("PeerConnected"));
+        CHECK_THAT(as_root->output(), Catch::Contains("DataReceived"));
+        CHECK_THAT(as_nobody->output(), !Catch::Contains("DataReceived"));
+    }
+
+    strand.stop();
+    service.reset();
+}
