@@ -114,20 +114,21 @@ void Browser::Impl::report() {
         if (record.sighting) sightings.push_back(*record.sighting);
     auto peers = merge_sightings(sightings, own_ski);
     if (peers == reported) return;
-    for (const auto& peer : peers) {
-        const bool known = std::any_of(reported.begin(), reported.end(),
-                                       [&](const ServiceEntry& old) { return old.ski == peer.ski; });
-        if (!known)
-            spdlog::info("mDNS: discovered SKI {} (SHIP ID '{}') at {} port {}", peer.ski, peer.ship_id,
-                         peer.addresses.empty() ? std::string("?") : peer.addresses.front(), peer.port);
+    if (*alive) { // not while stopping: the owner may be tearing down what post() feeds
+        for (const auto& peer : peers)
+            if (std::none_of(reported.begin(), reported.end(),
+                             [&](const ServiceEntry& old) { return old.ski == peer.ski; }))
+                spdlog::info("mDNS: discovered SKI {} (SHIP ID '{}') at {} port {}", peer.ski, peer.ship_id,
+                             peer.addresses.empty() ? std::string("?") : peer.addresses.front(), peer.port);
+        for (const auto& old : reported)
+            if (std::none_of(peers.begin(), peers.end(),
+                             [&](const ServiceEntry& p) { return p.ski == old.ski; }))
+                spdlog::info("mDNS: SKI {} (SHIP ID '{}') is gone", old.ski, old.ship_id);
+        post([alive = alive, handler = on_changed, view = peers]() mutable {
+            if (*alive) handler(std::move(view));
+        });
     }
-    for (const auto& old : reported)
-        if (std::none_of(peers.begin(), peers.end(), [&](const ServiceEntry& p) { return p.ski == old.ski; }))
-            spdlog::info("mDNS: SKI {} (SHIP ID '{}') is gone", old.ski, old.ship_id);
-    reported = peers;
-    post([alive = alive, handler = on_changed, peers = std::move(peers)]() mutable {
-        if (*alive) handler(std::move(peers));
-    });
+    reported = std::move(peers);
 }
 
 void Browser::Impl::on_browse(AvahiServiceBrowser* b, const Key& key, AvahiBrowserEvent event) {
