@@ -223,10 +223,9 @@ struct DbusService::Impl {
     ~Impl();
 
     // Bus thread
-    template <typename Work>
-    void command(sdbus::Result<>&& result, Work work);
-    template <typename T, typename Work>
-    void query(sdbus::Result<T>&& result, Work work);
+    // Posts `work(hub)` to the strand and answers the call from there.
+    template <typename... Ts, typename Work>
+    void dispatch(sdbus::Result<Ts...>&& result, Work work);
     void set_flag(bool HubProperties::*field, void (HubApi::*setter)(bool), bool (HubApi::*getter)() const,
                   const char* name, bool value);
     void bus_loop();
@@ -281,7 +280,7 @@ public:
 
 private:
     void ListPeers(sdbus::Result<std::vector<PeerEntry>>&& result) override {
-        impl_.query(std::move(result), [](HubApi& hub) {
+        impl_.dispatch(std::move(result), [](HubApi& hub) {
             std::vector<PeerEntry> entries;
             for (const auto& p : hub.list_peers())
                 entries.emplace_back(p.ski, p.ship_id, std::string(ship::to_string(p.state)), p.trusted,
@@ -290,7 +289,7 @@ private:
         });
     }
     void ListDiscovered(sdbus::Result<std::vector<DiscoveredEntry>>&& result) override {
-        impl_.query(std::move(result), [](HubApi& hub) {
+        impl_.dispatch(std::move(result), [](HubApi& hub) {
             std::vector<DiscoveredEntry> entries;
             for (const auto& d : hub.list_discovered())
                 entries.emplace_back(d.ski, d.ship_id, d.brand, d.model, d.type, d.host, d.port);
@@ -298,27 +297,27 @@ private:
         });
     }
     void Trust(sdbus::Result<>&& result, std::string ski) override {
-        impl_.command(std::move(result), [ski = std::move(ski)](HubApi& hub) { return hub.trust(ski); });
+        impl_.dispatch(std::move(result), [ski = std::move(ski)](HubApi& hub) { return hub.trust(ski); });
     }
     void Untrust(sdbus::Result<>&& result, std::string ski) override {
-        impl_.command(std::move(result), [ski = std::move(ski)](HubApi& hub) { return hub.untrust(ski); });
+        impl_.dispatch(std::move(result), [ski = std::move(ski)](HubApi& hub) { return hub.untrust(ski); });
     }
     void Connect(sdbus::Result<>&& result, std::string ski, std::string host, std::uint16_t port) override {
-        impl_.command(std::move(result), [ski = std::move(ski), host = std::move(host), port](HubApi& hub) {
+        impl_.dispatch(std::move(result), [ski = std::move(ski), host = std::move(host), port](HubApi& hub) {
             return hub.connect(ski, host, port);
         });
     }
     void Disconnect(sdbus::Result<>&& result, std::string ski, std::string reason) override {
-        impl_.command(std::move(result), [ski = std::move(ski), reason = std::move(reason)](HubApi& hub) {
+        impl_.dispatch(std::move(result), [ski = std::move(ski), reason = std::move(reason)](HubApi& hub) {
             return hub.disconnect(ski, reason);
         });
     }
     void CancelPairing(sdbus::Result<>&& result, std::string ski) override {
-        impl_.command(std::move(result),
-                      [ski = std::move(ski)](HubApi& hub) { return hub.cancel_pairing(ski); });
+        impl_.dispatch(std::move(result),
+                       [ski = std::move(ski)](HubApi& hub) { return hub.cancel_pairing(ski); });
     }
     void SendData(sdbus::Result<>&& result, std::string ski, std::string json) override {
-        impl_.command(std::move(result), [ski = std::move(ski), json = std::move(json)](HubApi& hub) {
+        impl_.dispatch(std::move(result), [ski = std::move(ski), json = std::move(json)](HubApi& hub) {
             return hub.send_data(ski, json);
         });
     }
@@ -375,44 +374,37 @@ DbusService::Impl::~Impl() {
     if (exit_fd >= 0) close(exit_fd);
 }
 
-template <typename Work>
-void DbusService::Impl::command(sdbus::Result<>&& result, Work work) {
-    auto reply = std::make_shared<PendingReply<>>(std::move(result), bus);
-    if (stop.stop_requested()) return reply->fail(shutting_down_error());
-    try {
-        config.post([this, reply, work = std::move(work)]() mutable {
-            if (stop.stop_requested()) return reply->fail(shutting_down_error());
-            try {
-                if (const auto error = work(hub))
-                    return reply->fail(sdbus::Error(dbus_error_name(error->code), error->message));
-                reply->succeed();
-            } catch (const std::exception& e) {
-                spdlog::error("D-Bus: a hub command failed: {}", e.what());
-                reply->fail(sdbus::Error("org.freedesktop.DBus.Error.Failed", e.what()));
-            }
-        });
-    } catch (const std::exception& e) {
-        spdlog::warn("D-Bus: the strand refused a command: {}", e.what());
-        reply->fail(shutting_down_error());
-    }
+namespace {
+
+// The strand's answer: a command's hub::Result becomes success or the named error; a query's value is sent.
+void finish(PendingReply<>& reply, const ship::hub::Result& result) {
+    if (result) return reply.fail(sdbus::Error(dbus_error_name(result->code), result->message));
+    reply.succeed();
 }
 
-template <typename T, typename Work>
-void DbusService::Impl::query(sdbus::Result<T>&& result, Work work) {
-    auto reply = std::make_shared<PendingReply<T>>(std::move(result), bus);
+template <typename T>
+void finish(PendingReply<T>& reply, const T& value) {
+    reply.succeed(value);
+}
+
+} // namespace
+
+template <typename... Ts, typename Work>
+void DbusService::Impl::dispatch(sdbus::Result<Ts...>&& result, Work work) {
+    auto reply = std::make_shared<PendingReply<Ts...>>(std::move(result), bus);
     if (stop.stop_requested()) return reply->fail(shutting_down_error());
     try {
         config.post([this, reply, work = std::move(work)]() mutable {
             if (stop.stop_requested()) return reply->fail(shutting_down_error());
             try {
-                reply->succeed(work(hub));
+                finish(*reply, work(hub));
             } catch (const std::exception& e) {
-                spdlog::error("D-Bus: a hub query failed: {}", e.what());
+                spdlog::error("D-Bus: the hub failed a call: {}", e.what());
                 reply->fail(sdbus::Error("org.freedesktop.DBus.Error.Failed", e.what()));
             }
         });
     } catch (const std::exception& e) {
-        spdlog::warn("D-Bus: the strand refused a query: {}", e.what());
+        spdlog::warn("D-Bus: the strand refused a call: {}", e.what());
         reply->fail(shutting_down_error());
     }
 }
