@@ -121,7 +121,8 @@ public:
             spdlog::info("SHIP server: {} (SKI {}) refused: {}", remote, verdict->ski, admission.refusal);
             detail::LinkOps::forget(*link);
             detail::LinkOps::orphan(*link);
-            return detail::refuse(wsi, admission.http_status ? admission.http_status : 503, admission.refusal);
+            return detail::refuse(wsi, admission.http_status ? admission.http_status : 503,
+                                  admission.refusal);
         }
         link->set_handler(admission.handler);
         detail::LinkOps::attach(*link, wsi);

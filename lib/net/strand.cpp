@@ -34,8 +34,9 @@ StrandCore::StrandCore(std::stop_token stop_token, StrandOptions strand_options)
     route_lws_log_to_spdlog();
     // lws writes to sockets peers may already have closed; with SIGPIPE at its default that kills the
     // process. A daemon that installed its own handler keeps it.
-    struct sigaction current{};
-    if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) std::signal(SIGPIPE, SIG_IGN);
+    struct sigaction current {};
+    if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
+        std::signal(SIGPIPE, SIG_IGN);
 
     lws_context_creation_info info{};
     info.port = CONTEXT_PORT_NO_LISTEN;
@@ -144,7 +145,9 @@ Endpoint* StrandCore::find_endpoint(lws_vhost* vhost) const {
 Strand::Strand(std::stop_token stop, StrandOptions options)
     : core_(std::make_unique<detail::StrandCore>(std::move(stop), options)) {}
 
-Strand::~Strand() { assert(!core_->running); }
+Strand::~Strand() {
+    assert(!core_->running);
+}
 
 bool Strand::post(std::function<void()> fn) {
     if (core_->stop.stop_requested()) return false;
