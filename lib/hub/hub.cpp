@@ -1,5 +1,7 @@
 #include "hub/hub.hpp"
 
+#include <tuple>
+
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <spdlog/spdlog.h>
@@ -38,6 +40,14 @@ std::string describe(const net::CloseInfo& info) {
     text += " (" + std::to_string(info.code);
     if (!info.reason.empty()) text += " " + info.reason;
     return text + ")";
+}
+
+// Whether a peer's new announcement changes what its record shows (D-Bus Peer object) or where we dial it.
+bool announcement_changed(const DiscoveredService& before, const DiscoveredService& now) {
+    auto shown = [](const DiscoveredService& d) {
+        return std::tie(d.ship_id, d.brand, d.model, d.type, d.host, d.port, d.path);
+    };
+    return shown(before) != shown(now);
 }
 
 std::uint64_t now_us() {
@@ -517,9 +527,7 @@ void Hub::set_discovered(std::vector<DiscoveredService> services) {
     discovered_ = std::move(next);
     for (const auto& [ski, d] : discovered_) {
         auto it = previous.find(ski);
-        const bool changed = it == previous.end() || it->second.host != d.host || it->second.port != d.port ||
-                             it->second.ship_id != d.ship_id || it->second.brand != d.brand;
-        if (!changed) continue;
+        if (it != previous.end() && !announcement_changed(it->second, d)) continue;
         record(ski);
         publish(ski);
         if (trust_.is_trusted(ski) && !registry_.is_connected(ski)) scheduler_.request(ski);
