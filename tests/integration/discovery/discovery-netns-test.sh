@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Discovery end to end: two real shipd daemons, each in its own network namespace with its own system-type
+# dbus-daemon and avahi-daemon (tests/integration/mdns/netns-harness.sh), driven over D-Bus with busctl only.
+# Each finds the other over mDNS with the right fields; after mutual Trust (no Connect) they connect; an
+# avahi-daemon restart loses neither the connection nor the announcement; a re-announced model reaches the
+# peer's Peer object; the QR text matches --print-ski; a SIGKILLed daemon leaves the other's view, comes back,
+# is dialled again; a clean stop says goodbye.
+# Usage: discovery-netns-test.sh PATH/TO/shipd     (exit 77 = skipped: no namespaces here)
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+shipd=${1:?usage: $0 PATH/TO/shipd}
+# shellcheck source=tests/integration/mdns/netns-harness.sh
+source "$here/../mdns/netns-harness.sh"
+command -v busctl >/dev/null || {
+    echo "SKIP: busctl is not installed" >&2
+    exit 77
+}
+
+netns_setup
+rc=$?
+((rc == 0)) || exit $rc
+
+declare -A SHIPD_PID=() SKI=() QR=()
+declare -A SHIP_ID=([a]=EMS-A [b]=Wallbox-B)
+started=$SECONDS
+
+step() { echo "== [$((SECONDS - started)) s] $*"; }
+fail() {
+    echo "FAIL: $*" >&2
+    local f
+    for f in "$NETNS_DIR"/*/shipd.log "$NETNS_DIR"/*/avahi.log; do
+        [[ -f $f ]] || continue
+        echo "---- ${f#"$NETNS_DIR"/}" >&2
+        cat "$f" >&2
+    done
+    exit 1
+}
+cleanup() {
+    local host
+    for host in "${!SHIPD_PID[@]}"; do kill -KILL "${SHIPD_PID[$host]}" 2>/dev/null; done
+    netns_teardown
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------------------------------------- D-Bus
+
+bus() { # HOST busctl-ARGS...: busctl on that host's bus (a unix socket, reachable from any namespace)
+    local host=$1
+    shift
+    busctl --address="$(netns_bus "$host")" --timeout=5 "$@"
+}
+hub_call() { bus "$1" call org.shipd.Hub1 /org/shipd/Hub1 org.shipd.Hub1 "${@:2}"; }
+hub_prop() { bus "$1" get-property org.shipd.Hub1 /org/shipd/Hub1 org.shipd.Hub1 "$2"; }
+peer_prop() { bus "$1" get-property org.shipd.Hub1 "/org/shipd/Hub1/peer/$2" org.shipd.Hub1.Peer "$3"; }
+
+# expect SECONDS WANT CMD...: CMD prints exactly WANT within SECONDS (tried every 0.1 s).
+LAST=""
+output_is() {
+    local want=$1
+    shift
+    LAST=$("$@" 2>&1)
+    [[ $LAST == "$want" ]]
+}
+expect() {
+    local seconds=$1 want=$2
+    shift 2
+    netns_wait_until "$seconds" output_is "$want" "$@" ||
+        fail "'$*' did not print within $seconds s:
+  want: $want
+  last: $LAST"
+}
+# Once only: CMD prints WANT now.
+check() {
+    local want=$1
+    shift
+    output_is "$want" "$@" || fail "'$*':
+  want: $want
+  got:  $LAST"
+}
+
+# ---------------------------------------------------------------------------------------------- shipd
+
+write_config() { # HOST MODEL
+    if [[ $1 == a ]]; then
+        printf '{ "brand": "Demo", "model": "%s", "type": "EnergyManagementSystem", "serial": "SN-A1" }\n' \
+            "$2" >"$NETNS_DIR/a/shipd.conf"
+    else
+        printf '{ "brand": "Volt", "model": "%s", "type": "ChargingStation", "categories": [3, 7] }\n' \
+            "$2" >"$NETNS_DIR/b/shipd.conf"
+    fi
+}
+shipd_args() { # HOST
+    SHIPD_ARGS=(--config "$NETNS_DIR/$1/shipd.conf" --state-dir "$NETNS_DIR/$1/state" --ship-id "${SHIP_ID[$1]}")
+}
+start_shipd() { # HOST: mDNS on, not auto-accepting, serving on the host's own bus; waits for its name
+    local host=$1
+    shipd_args "$host"
+    netns_spawn "$host" "$NETNS_DIR/$host/shipd.log" "$shipd" --port 4711 --bus-address "$(netns_bus "$host")" \
+        "${SHIPD_ARGS[@]}"
+    SHIPD_PID[$host]=$NETNS_PID
+    expect 10 "s \"${SKI[$host]}\"" hub_prop "$host" LocalSKI
+}
+stop_shipd() { # HOST SIGNAL: sends it, waits for the exit; SIGTERM must end with status 0 (sanitizers too)
+    local host=$1 sig=$2 pid=${SHIPD_PID[$1]} status
+    kill "-$sig" "$pid"
+    netns_wait_until 10 netns_exited "$pid" || fail "shipd in $host did not exit on SIG$sig"
+    wait "$pid" 2>/dev/null
+    status=$?
+    unset "SHIPD_PID[$host]"
+    [[ $sig != TERM ]] || ((status == 0)) || fail "shipd in $host exited with status $status on SIGTERM"
+}
+
+other() { [[ $1 == a ]] && echo b || echo a; }
+ip_of() { [[ $1 == a ]] && echo "$NETNS_IP_a" || echo "$NETNS_IP_b"; }
+
+# What HOST's ListDiscovered must say when it sees its peer as announced with MODEL.
+discovered_line() { # HOST MODEL
+    local p
+    p=$(other "$1")
+    if [[ $p == a ]]; then
+        echo "a(ssssssq) 1 \"${SKI[a]}\" \"EMS-A\" \"Demo\" \"$2\" \"EnergyManagementSystem\" \"$(ip_of a)\" 4711"
+    else
+        echo "a(ssssssq) 1 \"${SKI[b]}\" \"Wallbox-B\" \"Volt\" \"$2\" \"ChargingStation\" \"$(ip_of b)\" 4711"
+    fi
+}
+peers_line() { # HOST STATE TRUSTED CONNECTED: HOST's ListPeers holding only its peer
+    local p
+    p=$(other "$1")
+    echo "a(sssbb) 1 \"${SKI[$p]}\" \"${SHIP_ID[$p]}\" \"$2\" $3 $4"
+}
+connected_since() { # HOST: when HOST's connection to its peer began (µs), empty while not connected
+    local v
+    v=$(peer_prop "$1" "${SKI[$(other "$1")]}" ConnectedSince) || return 1
+    v=${v#t }
+    [[ $v != 0 ]] && echo "$v"
+}
+wait_gone() { # HOST SECONDS: the peer leaves HOST's ListDiscovered; prints how long that took (ms)
+    local t0 t1
+    t0=$(date +%s%N)
+    expect "$2" "a(ssssssq) 0" hub_call "$1" ListDiscovered
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000000))
+}
+
+# ---------------------------------------------------------------------------------------------- the test
+
+model_a="EMS 1"
+model_b="WB 11"
+mkdir -p "$NETNS_DIR/a/state" "$NETNS_DIR/b/state"
+write_config a "$model_a"
+write_config b "$model_b"
+for host in a b; do
+    shipd_args "$host"
+    "$shipd" --print-ski "${SHIPD_ARGS[@]}" >"$NETNS_DIR/$host/print-ski" 2>&1 ||
+        fail "shipd --print-ski in $host: $(cat "$NETNS_DIR/$host/print-ski")"
+    SKI[$host]=$(sed -n 1p "$NETNS_DIR/$host/print-ski")
+    QR[$host]=$(sed -n 2p "$NETNS_DIR/$host/print-ski")
+    [[ ${SKI[$host]} =~ ^[0-9a-f]{40}$ ]] || fail "--print-ski in $host printed no SKI: ${SKI[$host]}"
+done
+
+step "both daemons start on their namespace's bus with mDNS on; the identity --print-ski made is the one used"
+start_shipd a
+start_shipd b
+
+step "each finds the other in ListDiscovered: SKI, SHIP ID, brand, model, type, its 169.254.77.x, port 4711"
+expect 15 "$(discovered_line a "$model_b")" hub_call a ListDiscovered
+expect 15 "$(discovered_line b "$model_a")" hub_call b ListDiscovered
+step "discovered but untrusted: listed as a peer, nobody dials"
+check "$(peers_line a none false false)" hub_call a ListPeers
+check "$(peers_line b none false false)" hub_call b ListPeers
+
+step "after mutual Trust (no Connect) they connect from the mDNS address alone"
+hub_call a Trust s "${SKI[b]}" >/dev/null || fail "Trust on a: $LAST"
+hub_call b Trust s "${SKI[a]}" >/dev/null || fail "Trust on b: $LAST"
+expect 10 "$(peers_line a completed true true)" hub_call a ListPeers
+expect 10 "$(peers_line b completed true true)" hub_call b ListPeers
+since_a=$(connected_since a) || fail "a has no ConnectedSince for b"
+since_b=$(connected_since b) || fail "b has no ConnectedSince for a"
+check "s \"$(ip_of b)\"" peer_prop a "${SKI[b]}" Host
+
+step "avahi-daemon in b stops: b leaves a's view and b's view empties, the connection stays"
+netns_avahi_stop b
+expect 10 "a(ssssssq) 0" hub_call a ListDiscovered
+expect 10 "a(ssssssq) 0" hub_call b ListDiscovered
+step "avahi-daemon in b is back: b announces and browses again, same connection on both sides"
+netns_avahi_start b
+netns_avahi_wait b || fail "avahi-daemon in b did not come back"
+expect 15 "$(discovered_line a "$model_b")" hub_call a ListDiscovered
+expect 15 "$(discovered_line b "$model_a")" hub_call b ListDiscovered
+check "$(peers_line a completed true true)" hub_call a ListPeers
+check "$(peers_line b completed true true)" hub_call b ListPeers
+check "$since_a" connected_since a
+check "$since_b" connected_since b
+
+step "b re-announces a new model (SIGHUP): a's ListDiscovered and a's Peer object for b follow"
+model_b="WB 22"
+write_config b "$model_b"
+kill -HUP "${SHIPD_PID[b]}"
+expect 10 "$(discovered_line a "$model_b")" hub_call a ListDiscovered
+expect 5 "s \"$model_b\"" peer_prop a "${SKI[b]}" Model
+check "$since_a" connected_since a
+
+step "QRCode is SHIP;SKI:..;ID:..;...;ENDSHIP; and the same text --print-ski printed"
+want_qr_a="SHIP;SKI:${SKI[a]};ID:EMS-A;BRAND:Demo;TYPE:EnergyManagementSystem;MODEL:EMS 1;SERIAL:SN-A1;CAT:2;ENDSHIP;"
+want_qr_b="SHIP;SKI:${SKI[b]};ID:Wallbox-B;BRAND:Volt;TYPE:ChargingStation;MODEL:WB 11;CAT:3,7;ENDSHIP;"
+[[ ${QR[a]} == "$want_qr_a" ]] || fail "--print-ski in a: ${QR[a]}; want $want_qr_a"
+[[ ${QR[b]} == "$want_qr_b" ]] || fail "--print-ski in b: ${QR[b]}; want $want_qr_b"
+check "s \"${QR[a]}\"" hub_prop a QRCode
+check "s \"${QR[b]}\"" hub_prop b QRCode
+
+step "shipd in b is killed (SIGKILL): it leaves a's view, the connection ends, trust stays"
+stop_shipd b KILL
+ms=$(wait_gone a 15) || exit 1
+echo "   b left a's ListDiscovered ${ms} ms after the SIGKILL"
+expect 10 "$(peers_line a none true false)" hub_call a ListPeers
+
+step "b starts again: a finds it and they connect again, still without Connect"
+start_shipd b
+expect 15 "$(discovered_line a "$model_b")" hub_call a ListDiscovered
+expect 15 "$(discovered_line b "$model_a")" hub_call b ListDiscovered
+expect 15 "$(peers_line a completed true true)" hub_call a ListPeers
+expect 15 "$(peers_line b completed true true)" hub_call b ListPeers
+
+step "shipd in a stops (SIGTERM): its goodbye takes it out of b's view; both exit 0"
+stop_shipd a TERM
+ms=$(wait_gone b 10) || exit 1
+echo "   a left b's ListDiscovered ${ms} ms after the SIGTERM"
+expect 10 "$(peers_line b none true false)" hub_call b ListPeers
+stop_shipd b TERM
+
+step "passed"
