@@ -42,6 +42,17 @@ std::string describe(const net::CloseInfo& info) {
     return text + ")";
 }
 
+// Whether our own dial, still in flight when an incoming connection from the same SKI registers, is to be
+// given up. Spec rule: only the larger SKI decides, and for it the incoming connection is the most recent
+// (CONN_001: abort dial A); the smaller SKI stays passive, since its dial may be the very link the larger
+// one keeps (cancelling it there dropped both links and cost a redial). Legacy rule: our dial loses anyway
+// when we are the smaller SKI, and is the winner when we are the larger.
+bool own_dial_yields(std::string_view local_ski, std::string_view remote_ski, DoubleConnectionRule rule) {
+    if (rule == DoubleConnectionRule::spec) return local_ski > remote_ski;
+    return should_keep_new(local_ski, remote_ski, Direction::incoming, Direction::outgoing, rule) ==
+           Decision::keep_existing;
+}
+
 // Whether a peer's new announcement changes what its record shows (D-Bus Peer object) or where we dial it.
 bool announcement_changed(const DiscoveredService& before, const DiscoveredService& now) {
     auto shown = [](const DiscoveredService& d) {
@@ -83,10 +94,29 @@ public:
     std::vector<std::vector<std::uint8_t>> early;
 };
 
-// A WebSocket held back unbuilt (double connection, smaller SKI, spec rule), or one we are closing without
-// an SME. Keeps the Link alive until its close has gone out and been reported.
+// A WebSocket held back unbuilt (double connection, smaller SKI, spec rule; or an incoming one waiting for
+// our own dial to the same SKI), or one we are closing without an SME. Keeps the Link alive until its close
+// has gone out and been reported.
 class Hub::HeldLink final : public net::LinkHandler {
 public:
+    // Our dial to `ski` has resolved (opened, lost or failed): the incoming links held back behind it are
+    // decided now, against whatever owns the slot by then.
+    static void decide_behind_dial(Hub& hub, const std::string& ski) {
+        if (hub.stopping_) return;
+        std::vector<std::shared_ptr<HeldLink>> waiting;
+        for (const auto& [id, h] : hub.held_links_)
+            if (h->behind_own_dial && h->wait && h->link->peer_ski() == ski) waiting.push_back(h);
+        for (auto& h : waiting) {
+            hub.passive_.take(*h->wait);
+            h->wait.reset();
+            h->behind_own_dial = false;
+            // One that is closing already stays with its holder until its close is reported.
+            if (!h->link->is_open()) continue;
+            hub.held_links_.erase(h->link->id());
+            hub.offer(h->link, h->direction, std::move(h->early), false);
+        }
+    }
+
     HeldLink(Hub& hub, std::shared_ptr<net::Link> held, Direction dir)
         : hub_(hub)
         , link(std::move(held))
@@ -106,6 +136,7 @@ public:
     Direction direction;
     std::vector<std::vector<std::uint8_t>> early;
     std::optional<PassiveWaits<std::shared_ptr<HeldLink>>::Id> wait;
+    bool behind_own_dial = false;
 };
 
 Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
@@ -192,7 +223,23 @@ net::Admission Hub::admit(const std::shared_ptr<net::Link>& link) {
         return net::Admission::refuse("double connection");
     }
     if (decision == Decision::defer) {
+        spdlog::info(
+            "SHIP {} incoming: double connection, the peer has the larger SKI; holding this one back",
+            short_ski(ski));
         auto held = std::make_shared<HeldLink>(*this, link, Direction::incoming);
+        hold(link, Direction::incoming, held);
+        return net::Admission::accept(*held);
+    }
+    if (scheduler_.is_dialling(ski) && !own_dial_yields(config_.local_ski, ski, config_.rule)) {
+        // Both nodes dialled at once and ours is the link to be kept (spec: the larger SKI keeps the most
+        // recent, which is ours as it reaches the peer after the peer's reached us; legacy: ours is the
+        // larger SKI's). Running a handshake on this one would only see it replaced later (PeerConnected
+        // twice) and cancelling our dial could drop the link the peer keeps: hold this one back unbuilt until
+        // our dial resolves (at most the passive wait).
+        spdlog::info("SHIP {} incoming: our own dial to it is on its way; holding this one back",
+                     short_ski(ski));
+        auto held = std::make_shared<HeldLink>(*this, link, Direction::incoming);
+        held->behind_own_dial = true;
         hold(link, Direction::incoming, held);
         return net::Admission::accept(*held);
     }
@@ -224,6 +271,8 @@ std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& lin
         return nullptr;
     }
     if (result.decision == Decision::defer) {
+        spdlog::info("SHIP {} {}: double connection, the peer has the larger SKI; holding this one back",
+                     short_ski(ski), to_string(direction));
         auto held = std::make_shared<HeldLink>(*this, link, direction);
         held->early = std::move(early);
         hold(link, direction, held);
@@ -239,7 +288,8 @@ std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& lin
         if (events_) events_->peer_disconnected(ski, "replaced by a newer connection");
     }
     if (result.evicted) close_as_double_connection(*result.evicted);
-    if (direction == Direction::incoming && scheduler_.is_dialling(ski)) {
+    if (direction == Direction::incoming && scheduler_.is_dialling(ski) &&
+        own_dial_yields(config_.local_ski, ski, config_.rule)) {
         spdlog::info("SHIP {}: incoming connection wins, cancelling our own dial", short_ski(ski));
         scheduler_.cancel_dial(ski);
     }
@@ -250,8 +300,6 @@ std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& lin
 }
 
 void Hub::hold(const std::shared_ptr<net::Link>& link, Direction direction, std::shared_ptr<HeldLink> held) {
-    spdlog::info("SHIP {} {}: double connection, the peer has the larger SKI; holding this one back",
-                 short_ski(link->peer_ski()), to_string(direction));
     link->set_handler(held.get());
     held_links_[link->id()] = held;
     held->wait =
@@ -309,19 +357,23 @@ void Hub::dial_opened(const std::shared_ptr<DialAttempt>& attempt) {
     if (!attempt) return;
     auto link = attempt->link;
     auto keep = dial_attempts_.extract(link->id());
+    const std::string ski = link->peer_ski();
     if (!attempt->ticket.connected()) {
         auto closing = std::make_shared<HeldLink>(*this, link, Direction::outgoing);
         link->set_handler(closing.get());
         held_links_[link->id()] = closing;
         link->close(ship::close_code_ship, stopping_ ? "shutting down" : "dial no longer wanted");
-        return;
-    }
-    if (auto connection = offer(link, Direction::outgoing, std::move(attempt->early), false))
+    } else if (auto connection = offer(link, Direction::outgoing, std::move(attempt->early), false)) {
         connection->dialled_address = attempt->address;
+    }
+    HeldLink::decide_behind_dial(*this, ski);
 }
 
 void Hub::dial_ended(std::uint64_t id) {
-    dial_attempts_.erase(id); // drops the ticket: a failed attempt, the next is scheduled
+    auto node = dial_attempts_.extract(id);
+    const std::string ski = node.empty() ? std::string() : node.mapped()->ticket.ski();
+    node = {}; // drops the ticket: a failed attempt, the next is scheduled
+    if (!ski.empty()) HeldLink::decide_behind_dial(*this, ski);
     maybe_finish();
 }
 
