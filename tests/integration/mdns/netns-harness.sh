@@ -189,6 +189,22 @@ netns_avahi_restart() { # a|b
     netns_avahi_wait "$1"
 }
 
+# Prints host a's or b's IPv6 link-local address on its veth (no zone), nothing where the kernel gives the
+# namespaces no IPv6.
+netns_link_local() { # a|b
+    local ns if_var="NETNS_IF_$1"
+    ns=$(netns_name "$1") || return 1
+    ip -n "$ns" -6 -o addr show dev "${!if_var}" scope link | awk '{ split($4, a, "/"); print a[1]; exit }'
+}
+
+# Takes host a's or b's IPv4 address off its veth, leaving IPv6 link-local only. Restart its avahi-daemon
+# afterwards if peers must not remember the old address.
+netns_drop_ipv4() { # a|b
+    local ns ip_var="NETNS_IP_$1" if_var="NETNS_IF_$1"
+    ns=$(netns_name "$1") || return 1
+    ip -n "$ns" addr del "${!ip_var}/24" dev "${!if_var}"
+}
+
 netns_setup() {
     netns_can_run || return $NETNS_SKIP
     NETNS_DIR=$(mktemp -d "/tmp/${NETNS_TAG}.XXXXXX")
