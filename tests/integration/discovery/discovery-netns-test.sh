@@ -23,6 +23,7 @@ rc=$?
 
 declare -A SHIPD_PID=() SKI=() QR=()
 declare -A SHIP_ID=([a]=EMS-A [b]=Wallbox-B)
+MONITOR_PID=""
 started=$SECONDS
 
 step() { echo "== [$((SECONDS - started)) s] $*"; }
@@ -39,6 +40,7 @@ fail() {
 cleanup() {
     local host
     for host in "${!SHIPD_PID[@]}"; do kill -KILL "${SHIPD_PID[$host]}" 2>/dev/null; done
+    [[ -z $MONITOR_PID ]] || kill "$MONITOR_PID" 2>/dev/null
     netns_teardown
 }
 trap cleanup EXIT
@@ -163,11 +165,21 @@ done
 
 step "both daemons start on their namespace's bus with mDNS on; the identity --print-ski made is the one used"
 start_shipd a
+# An app's way to follow the view: a's DiscoveredChanged signals, from before b exists.
+bus a monitor --match "type='signal',interface='org.shipd.Hub1',member='DiscoveredChanged'" \
+    >"$NETNS_DIR/a/monitor.out" 2>&1 &
+MONITOR_PID=$!
 start_shipd b
 
-step "each finds the other in ListDiscovered: SKI, SHIP ID, brand, model, type, its 169.254.77.x, port 4711"
+step "each finds the other in ListDiscovered (SKI, SHIP ID, brand, model, type, 169.254.77.x, port 4711);"\
+    "a said so with DiscoveredChanged"
 expect 15 "$(discovered_line a "$model_b")" hub_call a ListDiscovered
 expect 15 "$(discovered_line b "$model_a")" hub_call b ListDiscovered
+netns_wait_until 5 grep -q "Member=DiscoveredChanged" "$NETNS_DIR/a/monitor.out" ||
+    fail "a emitted no DiscoveredChanged: $(cat "$NETNS_DIR/a/monitor.out")"
+kill "$MONITOR_PID"
+wait "$MONITOR_PID" 2>/dev/null
+MONITOR_PID=""
 step "discovered but untrusted: listed as a peer, nobody dials"
 check "$(peers_line a none false false)" hub_call a ListPeers
 check "$(peers_line b none false false)" hub_call b ListPeers
