@@ -207,14 +207,6 @@ check "$(peers_line b completed true true)" hub_call b ListPeers
 check "$since_a" connected_since a
 check "$since_b" connected_since b
 
-step "b re-announces a new model (SIGHUP): a's ListDiscovered and a's Peer object for b follow"
-model_b="WB 22"
-write_config b "$model_b"
-kill -HUP "${SHIPD_PID[b]}"
-expect 10 "$(discovered_line a "$model_b")" hub_call a ListDiscovered
-expect 5 "s \"$model_b\"" peer_prop a "${SKI[b]}" Model
-check "$since_a" connected_since a
-
 step "QRCode is SHIP;SKI:..;ID:..;...;ENDSHIP; and the same text --print-ski printed"
 want_qr_a="SHIP;SKI:${SKI[a]};ID:EMS-A;BRAND:Demo;TYPE:EnergyManagementSystem;MODEL:EMS 1;SERIAL:SN-A1;CAT:2;ENDSHIP;"
 want_qr_b="SHIP;SKI:${SKI[b]};ID:Wallbox-B;BRAND:Volt;TYPE:ChargingStation;MODEL:WB 11;CAT:3,7;ENDSHIP;"
@@ -223,18 +215,29 @@ want_qr_b="SHIP;SKI:${SKI[b]};ID:Wallbox-B;BRAND:Volt;TYPE:ChargingStation;MODEL
 check "s \"${QR[a]}\"" hub_prop a QRCode
 check "s \"${QR[b]}\"" hub_prop b QRCode
 
+step "b re-announces a new model (SIGHUP): a's ListDiscovered and a's Peer object for b follow"
+model_b="WB 22"
+write_config b "$model_b"
+kill -HUP "${SHIPD_PID[b]}"
+expect 10 "$(discovered_line a "$model_b")" hub_call a ListDiscovered
+expect 5 "s \"$model_b\"" peer_prop a "${SKI[b]}" Model
+check "$since_a" connected_since a
+
 step "shipd in b is killed (SIGKILL): it leaves a's view, the connection ends, trust stays"
 stop_shipd b KILL
 ms=$(wait_gone a 15) || exit 1
 echo "   b left a's ListDiscovered ${ms} ms after the SIGKILL"
 expect 10 "$(peers_line a none true false)" hub_call a ListPeers
 
-step "b starts again: a finds it and they connect again, still without Connect"
+step "b starts again: a finds it and they connect again, still without Connect; QRCode = --print-ski again"
 start_shipd b
 expect 15 "$(discovered_line a "$model_b")" hub_call a ListDiscovered
 expect 15 "$(discovered_line b "$model_a")" hub_call b ListDiscovered
 expect 15 "$(peers_line a completed true true)" hub_call a ListPeers
 expect 15 "$(peers_line b completed true true)" hub_call b ListPeers
+shipd_args b
+check "s \"$("$shipd" --print-ski "${SHIPD_ARGS[@]}" | sed -n 2p)\"" hub_prop b QRCode
+[[ $LAST == *"MODEL:$model_b;"* ]] || fail "b's QRCode after its restart is not about $model_b: $LAST"
 
 step "shipd in a stops (SIGTERM): its goodbye takes it out of b's view; both exit 0"
 stop_shipd a TERM
