@@ -351,8 +351,11 @@ struct Connection::Impl {
                 cancel(TimerKind::hello_wait_for_ready);
                 return schedule_prolongation(peer_waiting(*h));
             }
-            // No deadline from the peer: our own wait-for-ready timer keeps bounding the wait.
+            // No deadline from the peer: our own wait-for-ready timer bounds the wait. An earlier ready with
+            // `waiting` handed that job to the peer's deadline and cancelled ours, so start it again.
             cancel(TimerKind::hello_send_prolongation);
+            if (!(armed & bit(TimerKind::hello_wait_for_ready)))
+                arm_wait_for_ready(now, config.timers.hello_init);
             return;
         case msg::HelloPhase::pending:
             if (peer_ready) { // the peer went back to pending: wait for it again

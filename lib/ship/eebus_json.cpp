@@ -1,5 +1,7 @@
 #include "ship/eebus_json.hpp"
 
+#include <cmath>
+
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -47,6 +49,20 @@ std::optional<std::size_t> nesting_beyond_limit(std::string_view text) {
     return std::nullopt;
 }
 
+// RapidJSON 1.1.0 accepts a number that rounds to infinity (e.g. 2e308), and its Writer then stops at it and
+// leaves truncated text; such a number is refused when reading. Values reaching here are depth-checked.
+bool has_non_finite_number(const Value& v) {
+    if (v.IsDouble()) return !std::isfinite(v.GetDouble());
+    if (v.IsObject()) {
+        for (const auto& m : v.GetObject())
+            if (has_non_finite_number(m.value)) return true;
+    } else if (v.IsArray()) {
+        for (const auto& e : v.GetArray())
+            if (has_non_finite_number(e)) return true;
+    }
+    return false;
+}
+
 bool is_single_key_object(const Value& v) {
     return v.IsObject() && v.MemberCount() == 1;
 }
@@ -70,6 +86,7 @@ std::optional<CodecError> parse(std::string_view text, rapidjson::Document& out)
     if (out.HasParseError())
         return CodecError{std::string("invalid JSON at offset ") + std::to_string(out.GetErrorOffset()) +
                           ": " + rapidjson::GetParseError_En(out.GetParseError())};
+    if (has_non_finite_number(out)) return CodecError{"a number in the JSON is too large for a double"};
     return std::nullopt;
 }
 

@@ -373,6 +373,18 @@ TEST_CASE("HELLO pending: the peer's deadline sets when we ask, by T_hello_prolo
         h.advance(60s);
         CHECK(h.take_sent() == Sent{vec("hello-aborted")});
     }
+    SECTION("ready with waiting, then ready without: our own deadline bounds the wait again") {
+        // Found by tests/fuzz (fuzz_connection): no timer was left armed, so the wait had no end.
+        h.receive(vec("hello-ready"));
+        CHECK_FALSE(h.timers.contains(TimerKind::hello_wait_for_ready));
+        h.advance(10s);
+        h.receive(hello(R"([{"phase":"ready"}])"));
+        CHECK_FALSE(h.timers.contains(TimerKind::hello_send_prolongation));
+        CHECK(h.timer_left(TimerKind::hello_wait_for_ready) == 60s);
+        h.advance(60s);
+        CHECK(h.take_sent() == Sent{vec("hello-aborted")});
+        CHECK(h.last_error() == "hello: the peer did not become ready before our announced deadline");
+    }
     SECTION("a waiting beyond the schema's unsignedInt is cut to 2^32-1 ms") {
         h.receive(hello(R"([{"phase":"ready"},{"waiting":18446744073709551615}])"));
         CHECK(h.timer_left(TimerKind::hello_send_prolongation) == Duration(4294967295LL - 30000));
@@ -903,6 +915,21 @@ TEST_CASE("DATA: data with another protocolId or a non-object payload is dropped
     CHECK(h.data.empty());
     CHECK(h.notices == std::vector<std::string>{"data: ignored a message with protocolId 'ee2.0'",
                                                 "data: ignored a message whose payload is not an object"});
+    require_open(h);
+}
+
+TEST_CASE("DATA: a payload number too large for a double is dropped, never delivered cut off",
+          "[connection][data][fuzz]") {
+    // Found by tests/fuzz: the application received the truncated text {"datagram":{"x":
+    Harness h;
+    to_data(h, Role::client);
+    h.receive(make_frame(
+        MessageType::data,
+        R"({"data":[{"header":[{"protocolId":"ee1.0"}]},{"payload":{"datagram":[{"x":2e308}]}}]})"));
+    CHECK(h.data.empty());
+    CHECK(h.notices == std::vector<std::string>{
+                           "ignored a bad message in data-exchange: a number in the JSON is too large for "
+                           "a double"});
     require_open(h);
 }
 

@@ -113,3 +113,14 @@ TEST_CASE("invalid JSON is refused with the offset and the parser's reason", "[j
     CHECK(error_of(ship::json::plain_from_eebus("{\"a\":\"\xC3\x28\"}")).starts_with("invalid JSON"));
     CHECK(error_of(ship::json::eebus_from_plain("[1,2]")) == "plain JSON must be an object at the root");
 }
+
+// Found by tests/fuzz (fuzz_eebus_json): RapidJSON took 184467441e300 as infinity and its writer then stopped
+// there, so the "converted" text was cut off at the number.
+TEST_CASE("a number too large for a double is refused, never written as truncated text", "[json][fuzz]") {
+    CHECK(error_of(ship::json::plain_from_eebus(R"({"a":[{"b":184467441e300}]})")) ==
+          "a number in the JSON is too large for a double");
+    CHECK(error_of(ship::json::eebus_from_plain(R"({"a":{"b":-2e308}})")) ==
+          "a number in the JSON is too large for a double");
+    CHECK(to_plain(R"({"a":[{"b":1.7976931348623157e308},{"c":-0.0},{"d":4.9e-324}]})") ==
+          R"({"a":{"b":1.7976931348623157e308,"c":-0.0,"d":5e-324}})");
+}
