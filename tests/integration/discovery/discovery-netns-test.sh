@@ -3,7 +3,7 @@
 # dbus-daemon and avahi-daemon (tests/integration/mdns/netns-harness.sh), driven over D-Bus with busctl only.
 # Each finds the other over mDNS with the right fields; after mutual Trust (no Connect) they connect; an
 # avahi-daemon restart loses neither the connection nor the announcement; a re-announced model reaches the
-# peer's Peer object; the QR text matches --print-ski; a SIGKILLed daemon leaves the other's view, comes back,
+# peer's Peer object; AutoAccept over D-Bus turns the TXT register=true; the QR text matches --print-ski; a SIGKILLed daemon leaves the other's view, comes back,
 # is dialled again; a clean stop says goodbye; with IPv6 link-local only, the zone-qualified address is listed
 # and dialled.
 # Usage: discovery-netns-test.sh PATH/TO/shipd     (exit 77 = skipped: no namespaces here)
@@ -222,6 +222,16 @@ kill -HUP "${SHIPD_PID[b]}"
 expect 10 "$(discovered_line a "$model_b")" hub_call a ListDiscovered
 expect 5 "s \"$model_b\"" peer_prop a "${SKI[b]}" Model
 check "$since_a" connected_since a
+
+step "AutoAccept set on b over D-Bus: b's TXT says register=true, as a's avahi-daemon sees it"
+txt_of_b() { # the TXT of b's service as host a resolves it (avahi-browse prints it reversed)
+    netns_exec a avahi-browse -rpt _ship._tcp 2>/dev/null |
+        awk -F';' '$1 == "=" && $3 == "IPv4" && $4 == "Wallbox-B" { print $10; exit }'
+}
+has_register() { [[ $(txt_of_b) == *"\"register=$1\""* ]]; }
+has_register false || fail "b's TXT before AutoAccept: $(txt_of_b)"
+bus b set-property org.shipd.Hub1 /org/shipd/Hub1 org.shipd.Hub1 AutoAccept b true || fail "set AutoAccept on b"
+netns_wait_until 10 has_register true || fail "b's TXT after AutoAccept: $(txt_of_b)"
 
 step "shipd in b is killed (SIGKILL): it leaves a's view, the connection ends, trust stays"
 stop_shipd b KILL
