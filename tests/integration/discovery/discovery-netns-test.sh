@@ -3,9 +3,9 @@
 # dbus-daemon and avahi-daemon (tests/integration/mdns/netns-harness.sh), driven over D-Bus with busctl only.
 # Each finds the other over mDNS with the right fields; after mutual Trust (no Connect) they connect; an
 # avahi-daemon restart loses neither the connection nor the announcement; a re-announced model reaches the
-# peer's Peer object; AutoAccept over D-Bus turns the TXT register=true; the QR text matches --print-ski; a SIGKILLed daemon leaves the other's view, comes back,
-# is dialled again; a clean stop says goodbye; with IPv6 link-local only, the zone-qualified address is listed
-# and dialled.
+# peer's Peer object; AutoAccept over D-Bus turns the TXT register=true; the QR text matches --print-ski; a
+# SIGKILLed daemon leaves the other's view, comes back, is dialled again; a clean stop says goodbye; with IPv6
+# link-local only, the zone-qualified address is listed and dialled.
 # Usage: discovery-netns-test.sh PATH/TO/shipd     (exit 77 = skipped: no namespaces here)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
