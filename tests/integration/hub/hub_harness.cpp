@@ -100,15 +100,14 @@ std::pair<tls::Identity, tls::Identity> larger_and_smaller() {
     return {std::move(a), std::move(b)};
 }
 
-std::uint64_t
-seed_with_draws(const std::vector<std::pair<std::chrono::milliseconds, std::chrono::milliseconds>>& windows) {
+std::uint64_t seed_with_draws(const std::vector<Draw>& draws) {
     for (std::uint64_t seed = 1; seed < 1'000'000; ++seed) {
         SeededRandom random(seed);
         bool fits = true;
-        for (unsigned i = 0; i < windows.size() && fits; ++i) {
-            const DelayRange range = attempt_delay(i);
+        for (const auto& wanted : draws) {
+            const DelayRange range = attempt_delay(wanted.attempt);
             const auto draw = std::chrono::milliseconds(random.uniform(range.min.count(), range.max.count()));
-            fits = draw >= windows[i].first && draw <= windows[i].second;
+            fits = fits && draw >= wanted.min && draw <= wanted.max;
         }
         if (fits) return seed;
     }
@@ -267,7 +266,7 @@ Node::Node(std::string name, tls::Identity identity, NodeOptions options)
     log_ = std::make_unique<EventLog>(*strand_);
 
     HubConfig config;
-    config.ship_id = "hubit-" + name_;
+    config.ship_id = options.ship_id.empty() ? "hubit-" + name_ : options.ship_id;
     config.certificate_pem = identity_.certificate_pem;
     config.private_key_pem = identity_.private_key_pem;
     config.local_ski = identity_.ski;
@@ -293,6 +292,7 @@ Node::Node(std::string name, tls::Identity identity, NodeOptions options)
     returned_future_ = returned_.get_future();
     thread_ = std::thread([this] {
         strand_->run();
+        stopped_at_ = Clock::now(); // published to the test thread by the promise
         returned_.set_value();
     });
 }
@@ -313,16 +313,26 @@ void Node::trust_and_connect(const Node& other) {
 }
 
 std::chrono::milliseconds Node::stop(std::chrono::milliseconds bound) {
-    if (stopped_) return 0ms;
-    const auto start = Clock::now();
+    request_stop();
+    return wait_stopped(bound);
+}
+
+void Node::request_stop() {
+    if (stop_requested_) return;
+    stop_requested_ = Clock::now();
     stop_.request_stop();
-    if (returned_future_.wait_for(bound) != std::future_status::ready)
-        watchdog_abort(name_ + ": Strand::run() did not return after stop within the deadline");
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-    thread_.join();
-    log_->mark_run_returned();
-    stopped_ = true;
-    return took;
+}
+
+std::chrono::milliseconds Node::wait_stopped(std::chrono::milliseconds bound) {
+    if (!stop_requested_) throw std::logic_error("wait_stopped() before request_stop()");
+    if (!stopped_) {
+        if (returned_future_.wait_until(*stop_requested_ + bound) != std::future_status::ready)
+            watchdog_abort(name_ + ": Strand::run() did not return after stop within the deadline");
+        thread_.join();
+        log_->mark_run_returned();
+        stopped_ = true;
+    }
+    return std::chrono::duration_cast<std::chrono::milliseconds>(stopped_at_ - *stop_requested_);
 }
 
 Hub& Node::parked_hub() {

@@ -44,11 +44,14 @@ std::pair<tls::Identity, tls::Identity> larger_and_smaller();
 // Log lines (info and above) containing `needle`, captured from the hub's spdlog output.
 std::vector<std::string> logged(const std::string& needle);
 
-// A seed whose first draws for one SKI's dial ladder fall inside the given windows, found by replaying
-// SeededRandom exactly as the dial scheduler draws (attempt 0, 1, 2, ...). Lets a test know when a reconnect
-// timer fires without waiting for the worst case of 3 s / 10 s.
-std::uint64_t
-seed_with_draws(const std::vector<std::pair<std::chrono::milliseconds, std::chrono::milliseconds>>& windows);
+// A seed whose first draws for the dial ladder fall inside the given windows, found by replaying SeededRandom
+// exactly as the dial scheduler draws (one uniform draw per delay, in the range of that attempt number). Lets
+// a test know when a reconnect timer fires without waiting for the worst case of 3 s or 10 s.
+struct Draw {
+    unsigned attempt;
+    std::chrono::milliseconds min, max;
+};
+std::uint64_t seed_with_draws(const std::vector<Draw>& draws);
 
 // A scratch directory, removed with everything in it.
 class TempDir {
@@ -123,6 +126,7 @@ private:
 // ------------------------------------------------------------------------------------------ hub node
 
 struct NodeOptions {
+    std::string ship_id; // empty: "hubit-<name>"
     DoubleConnectionRule rule = DoubleConnectionRule::spec;
     std::uint64_t seed = 1;
     std::chrono::milliseconds passive_wait = hub::passive_wait;
@@ -179,6 +183,9 @@ public:
 
     // Requests stop and waits (with a watchdog) until run() has returned; returns the time it took.
     std::chrono::milliseconds stop(std::chrono::milliseconds bound = deadline);
+    // The two halves of stop(): request_stop() returns at once.
+    void request_stop();
+    std::chrono::milliseconds wait_stopped(std::chrono::milliseconds bound = deadline);
     bool stopped() const { return stopped_; }
     // Once stopped the strand is parked: the test thread may read the hub directly.
     Hub& parked_hub();
@@ -210,6 +217,8 @@ private:
     std::thread thread_;
     std::promise<void> returned_;
     std::future<void> returned_future_;
+    std::optional<Clock::time_point> stop_requested_;
+    Clock::time_point stopped_at_;
     bool stopped_ = false;
 };
 
