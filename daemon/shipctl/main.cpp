@@ -9,8 +9,14 @@
 
 int main(int argc, char** argv) {
     using namespace ship::ctl;
+    Invocation inv;
     try {
-        const Invocation inv = parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
+        inv = parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
+    } catch (const CliError& e) {
+        std::cerr << "shipctl: " << e.what() << "\nRun `shipctl --help` for the commands and options.\n";
+        return e.exit_code();
+    }
+    try {
         if (inv.version) {
             std::cout << "shipctl " << SHIPD_VERSION << '\n';
             return exit_ok;
@@ -29,8 +35,6 @@ int main(int argc, char** argv) {
         return run_command(inv);
     } catch (const CliError& e) {
         std::cerr << "shipctl: " << e.what() << '\n';
-        if (e.exit_code() == exit_usage && std::string_view(e.what()).find('`') == std::string_view::npos)
-            std::cerr << "Run `shipctl --help` for the commands and options.\n";
         return e.exit_code();
     } catch (const sdbus::Error& e) {
         std::cerr << "shipctl: D-Bus error " << e.getName() << ": " << e.getMessage() << '\n';
