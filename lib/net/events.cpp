@@ -48,10 +48,12 @@ int on_link_event(StrandCore& core, lws* wsi, lws_callback_reasons reason, void*
 
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (link) {
-            const std::string_view error =
-                in ? std::string_view(static_cast<const char*>(in),
-                                      len ? len : std::strlen(static_cast<const char*>(in)))
-                   : std::string_view{};
+            std::string error;
+            if (in)
+                error.assign(static_cast<const char*>(in),
+                             len ? len : std::strlen(static_cast<const char*>(in)));
+            if (const auto* verdict = verdict_of(lws_get_ssl(wsi)); verdict && !verdict->peer_alert.empty())
+                error = "TLS alert from the server: " + verdict->peer_alert;
             LinkOps::wsi_gone(*link, wsi, true, error, lws_http_client_http_response(wsi));
         }
         return 0;

@@ -58,9 +58,26 @@ bool is_dns_name(const char* name) {
     return letter;
 }
 
-void client_info_callback(const SSL* ssl, int where, int) {
-    if (!(where & SSL_CB_HANDSHAKE_START)) return;
+// OpenSSL 3.0 has no text for TLS 1.3's certificate_required (116).
+std::string alert_text(int ret) {
+    if ((ret & 0xff) == 116) return "certificate required";
+    return SSL_alert_desc_string_long(ret);
+}
+
+void client_info_callback(const SSL* ssl, int where, int ret) {
     auto* s = const_cast<SSL*>(ssl);
+    if ((where & SSL_CB_ALERT) && (where & SSL_CB_READ) && (ret >> 8) == SSL3_AL_FATAL) {
+        // With TLS 1.3 the server judges our certificate after our side finished: its alert is the only
+        // account of why the connection then ends.
+        auto* verdict = verdict_of(s);
+        if (!verdict) {
+            verdict = new PeerVerdict{};
+            SSL_set_ex_data(s, verdict_index(), verdict);
+        }
+        verdict->peer_alert = alert_text(ret);
+        return;
+    }
+    if (!(where & SSL_CB_HANDSHAKE_START)) return;
     if (!is_dns_name(SSL_get_servername(s, TLSEXT_NAMETYPE_host_name)))
         SSL_ctrl(s, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, nullptr);
 }
@@ -79,7 +96,7 @@ void server_info_callback(const SSL* ssl, int where, int ret) {
     verdict->reported = true;
     std::string reason = verdict->reason;
     if (reason.empty()) {
-        reason = std::string("TLS handshake failed, alert sent: ") + SSL_alert_desc_string_long(ret);
+        reason = "TLS handshake failed, alert sent: " + alert_text(ret);
         if (!SSL_get0_peer_certificate(s) && (ret & 0xff) == 116 /* certificate_required */)
             reason = "peer sent no certificate (TLS alert certificate required)";
     }

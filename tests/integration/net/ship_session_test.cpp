@@ -16,10 +16,12 @@ public:
     void on_state(ShipSession&, ship::PeerState state, const std::string&) override {
         std::lock_guard lock(mutex_);
         states_.push_back(state);
+        changed_.notify_all();
     }
     void on_ship_id(ShipSession&, const std::string& id) override {
         std::lock_guard lock(mutex_);
         ship_id_ = id;
+        changed_.notify_all();
     }
     void on_completed(ShipSession&) override {
         std::lock_guard lock(mutex_);

@@ -17,19 +17,22 @@ TEST_CASE("post: closures from many threads all run on the strand, each thread's
     constexpr int threads = 4, per_thread = 2000;
     std::vector<std::vector<int>> seen(threads); // strand-only
     int off_strand = 0;                          // strand-only
+    std::atomic<int> refused{0}; // Catch assertions are not thread-safe: count, check after the join
     std::vector<std::thread> producers;
     std::latch go(threads);
     for (int t = 0; t < threads; ++t)
         producers.emplace_back([&, t] {
             go.arrive_and_wait();
             for (int i = 0; i < per_thread; ++i)
-                REQUIRE(st.strand().post([&, t, i] {
-                    if (!st.strand().is_on_strand()) ++off_strand;
-                    seen[t].push_back(i);
-                }));
+                if (!st.strand().post([&, t, i] {
+                        if (!st.strand().is_on_strand()) ++off_strand;
+                        seen[t].push_back(i);
+                    }))
+                    ++refused;
         });
     for (auto& p : producers)
         p.join();
+    CHECK(refused == 0);
     CHECK_FALSE(st.strand().is_on_strand());
     const auto result = st.call([&] { return std::make_pair(seen, off_strand); });
     CHECK(result.second == 0);
@@ -86,8 +89,7 @@ TEST_CASE("stop: queued closures are dropped, normal timers silenced, shutdown t
     st.call([&] {
         normal.start(100ms, [&] { events.push_back("normal timer"); });
         st.strand().on_stop([&] {
-            events.push_back("on_stop");
-            CHECK(st.strand().stopping());
+            events.push_back(st.strand().stopping() ? "on_stop" : "on_stop while not stopping");
             polite.start(150ms, [&] {
                 events.push_back("shutdown timer");
                 st.strand().finish();
