@@ -128,6 +128,7 @@ std::string_view to_string(TimerKind kind) {
 }
 
 bool is_safe_control_string(std::string_view s) {
+    if (!is_valid_utf8(s)) return false; // a frame that is not UTF-8 is refused by every peer
     for (const char c : s) {
         const auto u = static_cast<unsigned char>(c);
         if (u < 0x20 || c == '[' || c == ']' || c == '{' || c == '}' || c == '"' || c == '\\') return false;

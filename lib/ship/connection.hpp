@@ -107,7 +107,8 @@ using Action = std::variant<action::Send, action::ArmTimer, action::CancelTimer,
                             action::Completed, action::Closed, action::Notice>;
 
 // True if `s` can travel inside a control message without confusing ship-go's text-replacement decoder:
-// no brackets or braces, no quotes, backslashes or control characters, not containing "datagram".
+// valid UTF-8, no brackets or braces, no quotes, backslashes or control characters, not containing
+// "datagram".
 bool is_safe_control_string(std::string_view s);
 
 class Connection {

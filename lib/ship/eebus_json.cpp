@@ -6,6 +6,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "ship/frame.hpp"
+
 namespace ship::json {
 
 namespace {
@@ -13,9 +15,19 @@ namespace {
 using rapidjson::Value;
 using Allocator = rapidjson::Document::AllocatorType;
 
-// Counted before parsing, so a hostile 100 000-deep input is refused without building a DOM for it.
-// Brackets inside strings do not count; the parser judges everything else.
-std::optional<std::size_t> nesting_beyond_limit(std::string_view text) {
+// What a pass over the text learns before any DOM is built: where nesting first goes beyond max_depth (so a
+// hostile 100 000-deep input is refused without parsing it), and whether a number has only zero digits but an
+// exponent or over 22 fraction digits (e.g. 0e133): RapidJSON 1.1.0's full-precision path then computes
+// __builtin_clzll(0) and shifts by the garbage it returns (undefined behaviour, fixed in later RapidJSON), so
+// such a text is parsed with normal precision, which reads every zero exactly. Strings are skipped; the
+// parser judges them.
+struct TextScan {
+    std::optional<std::size_t> too_deep_at;
+    bool zero_with_scale = false;
+};
+
+TextScan scan_text(std::string_view text) {
+    TextScan scan;
     std::size_t depth = 0;
     bool in_string = false;
     bool escaped = false;
@@ -36,31 +48,75 @@ std::optional<std::size_t> nesting_beyond_limit(std::string_view text) {
             break;
         case '[':
         case '{':
-            if (++depth > max_depth) return i;
+            if (++depth > max_depth) {
+                scan.too_deep_at = i;
+                return scan;
+            }
             break;
         case ']':
         case '}':
             if (depth > 0) --depth;
             break;
+        case '-':
+        case '0':
+        case '1':
+        case '2':
+        case '3':
+        case '4':
+        case '5':
+        case '6':
+        case '7':
+        case '8':
+        case '9': {
+            const auto digit = [&](std::size_t k) {
+                return k < text.size() && text[k] >= '0' && text[k] <= '9';
+            };
+            std::size_t j = c == '-' ? i + 1 : i;
+            bool all_zero = true;
+            for (; digit(j); ++j)
+                all_zero = all_zero && text[j] == '0';
+            std::size_t fraction_digits = 0;
+            if (j < text.size() && text[j] == '.')
+                for (++j; digit(j); ++j, ++fraction_digits)
+                    all_zero = all_zero && text[j] == '0';
+            bool exponent = false;
+            if (j < text.size() && (text[j] == 'e' || text[j] == 'E')) {
+                exponent = true;
+                ++j;
+                if (j < text.size() && (text[j] == '+' || text[j] == '-')) ++j;
+                while (digit(j))
+                    ++j;
+            }
+            // RapidJSON's fast path reads a zero exactly up to 22 fraction digits and no exponent.
+            scan.zero_with_scale = scan.zero_with_scale || (all_zero && (exponent || fraction_digits > 22));
+            i = j - 1; // resumes at the character that ended the number
+            break;
+        }
         default:
             break;
         }
     }
-    return std::nullopt;
+    return scan;
 }
 
-// RapidJSON 1.1.0 accepts a number that rounds to infinity (e.g. 2e308), and its Writer then stops at it and
-// leaves truncated text; such a number is refused when reading. Values reaching here are depth-checked.
-bool has_non_finite_number(const Value& v) {
-    if (v.IsDouble()) return !std::isfinite(v.GetDouble());
+// RapidJSON 1.1.0 accepts what it cannot write back: a number that rounds to infinity (e.g. 2e308; its Writer
+// stops there and leaves truncated text) and a lone low surrogate escape (\uDC00-\uDFFF, which it turns into
+// invalid UTF-8). Either makes the whole text invalid. Values reaching here are depth-checked.
+std::optional<std::string> unrepresentable(const Value& v) {
+    if (v.IsDouble() && !std::isfinite(v.GetDouble()))
+        return "a number in the JSON is too large for a double";
+    if (v.IsString() && !is_valid_utf8(std::string_view(v.GetString(), v.GetStringLength())))
+        return "a string in the JSON holds a lone UTF-16 surrogate";
     if (v.IsObject()) {
-        for (const auto& m : v.GetObject())
-            if (has_non_finite_number(m.value)) return true;
+        for (const auto& m : v.GetObject()) {
+            if (auto why = unrepresentable(m.name)) return why;
+            if (auto why = unrepresentable(m.value)) return why;
+        }
     } else if (v.IsArray()) {
         for (const auto& e : v.GetArray())
-            if (has_non_finite_number(e)) return true;
+            if (auto why = unrepresentable(e)) return why;
     }
-    return false;
+    return std::nullopt;
 }
 
 bool is_single_key_object(const Value& v) {
@@ -77,16 +133,19 @@ std::optional<CodecError> parse(std::string_view text, rapidjson::Document& out)
     while (!text.empty() && text.back() == '\0')
         text.remove_suffix(1);
     if (text.empty()) return CodecError{"empty JSON text"};
-    if (const auto at = nesting_beyond_limit(text))
+    const TextScan scan = scan_text(text);
+    if (scan.too_deep_at)
         return CodecError{"JSON nested deeper than " + std::to_string(max_depth) + " levels (at offset " +
-                          std::to_string(*at) + ")"};
-    constexpr unsigned flags = rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag |
-                               rapidjson::kParseValidateEncodingFlag;
-    out.Parse<flags>(text.data(), text.size());
+                          std::to_string(*scan.too_deep_at) + ")"};
+    constexpr unsigned flags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+    if (scan.zero_with_scale)
+        out.Parse<flags>(text.data(), text.size());
+    else
+        out.Parse<flags | rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
     if (out.HasParseError())
         return CodecError{std::string("invalid JSON at offset ") + std::to_string(out.GetErrorOffset()) +
                           ": " + rapidjson::GetParseError_En(out.GetParseError())};
-    if (has_non_finite_number(out)) return CodecError{"a number in the JSON is too large for a double"};
+    if (auto why = unrepresentable(out)) return CodecError{*why};
     return std::nullopt;
 }
 

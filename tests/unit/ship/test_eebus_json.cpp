@@ -124,3 +124,23 @@ TEST_CASE("a number too large for a double is refused, never written as truncate
     CHECK(to_plain(R"({"a":[{"b":1.7976931348623157e308},{"c":-0.0},{"d":4.9e-324}]})") ==
           R"({"a":{"b":1.7976931348623157e308,"c":-0.0,"d":5e-324}})");
 }
+
+// Found by tests/fuzz: RapidJSON 1.1.0 decodes an escaped lone low surrogate into bytes that are not UTF-8,
+// which would then reach applications (and D-Bus, which refuses such strings).
+TEST_CASE("a lone UTF-16 surrogate escape is refused; a surrogate pair is read as its character",
+          "[json][fuzz]") {
+    CHECK(error_of(ship::json::plain_from_eebus(R"({"a":[{"s":"x\udc00y"}]})")) ==
+          "a string in the JSON holds a lone UTF-16 surrogate");
+    CHECK(error_of(ship::json::plain_from_eebus(R"({"\ude00":1})")) ==
+          "a string in the JSON holds a lone UTF-16 surrogate");
+    CHECK(error_of(ship::json::plain_from_eebus(R"({"s":"\ud83d"})")).starts_with("invalid JSON"));
+    CHECK(to_plain(R"({"a":[{"s":"\ud83d\ude00"}]})") == "{\"a\":{\"s\":\"\xF0\x9F\x98\x80\"}}");
+}
+
+// Found by tests/fuzz (clang UBSan): RapidJSON 1.1.0's full-precision path has undefined behaviour for a zero
+// with an exponent or many fraction digits; such zeros are read exactly all the same.
+TEST_CASE("zeros with an exponent or many fraction digits read as zero", "[json][fuzz]") {
+    CHECK(to_plain(R"({"a":[{"z":0e133},{"y":-0.00000000000000000000000000},{"x":0.1},{"w":0E-400}]})") ==
+          R"({"a":{"z":0.0,"y":-0.0,"x":0.1,"w":0.0}})");
+    CHECK(to_plain(R"({"s":"0e133","n":[1e5,-0,0.5]})") == R"({"s":"0e133","n":[100000.0,0,0.5]})");
+}

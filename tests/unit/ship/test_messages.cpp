@@ -219,4 +219,7 @@ TEST_CASE("strings that would confuse ship-go's text-replacement decoder are not
     for (const char* bad :
          {"a[{b", "a},{b", "x}]", "[]", "my-datagram", "q\"uote", "back\\slash", "tab\there"})
         CHECK_FALSE(ship::is_safe_control_string(bad));
+    // Found by tests/fuzz: an id that is not UTF-8 was taken, and every accessMethods we sent was refused.
+    CHECK_FALSE(ship::is_safe_control_string("shipd-Fu\xfaz-ID-1"));
+    CHECK_FALSE(ship::is_safe_control_string("\xed\xb8\x80"));
 }
