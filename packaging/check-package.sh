@@ -46,6 +46,11 @@ else
 fi
 rm -rf "$tree/debian"
 cp -r "$src/packaging/debian" "$tree/debian"
+# The package version is the project's (a native package): bump debian/changelog with meson.build.
+project_version=$(sed -n "s/^  version : '\([^']*\)',$/\1/p" "$tree/meson.build")
+package_version=$(cd "$tree" && dpkg-parsechangelog -S Version)
+[[ $project_version == "$package_version" ]] ||
+    fail "debian/changelog says $package_version, meson.build says ${project_version:-?} (dch -v $project_version)"
 
 echo "== dpkg-buildpackage (log: build.log)"
 start=$SECONDS
