@@ -67,22 +67,26 @@ void ShipSession::on_closed(Link&, const CloseInfo& info) {
 }
 
 void ShipSession::approve() {
+    SHIP_NET_ASSERT_ON_STRAND(strand_.core());
     sme_.approve(now());
     apply();
 }
 
 void ShipSession::deny() {
+    SHIP_NET_ASSERT_ON_STRAND(strand_.core());
     sme_.deny();
     apply();
 }
 
 std::optional<std::string> ShipSession::send_data(std::string_view plain_json) {
+    SHIP_NET_ASSERT_ON_STRAND(strand_.core());
     auto error = sme_.send_data(plain_json);
     apply();
     return error;
 }
 
 void ShipSession::close(std::string_view reason) {
+    SHIP_NET_ASSERT_ON_STRAND(strand_.core());
     if (!started_) {
         link_->close(ship::close_code_ship, reason); // never opened: nothing for SHIP to say yet
         return;
@@ -92,6 +96,7 @@ void ShipSession::close(std::string_view reason) {
 }
 
 void ShipSession::remove_trust() {
+    SHIP_NET_ASSERT_ON_STRAND(strand_.core());
     sme_.remove_trust();
     apply();
 }
