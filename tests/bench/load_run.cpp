@@ -1,0 +1,188 @@
+#include "load_run.hpp"
+
+#include <algorithm>
+
+namespace ship::bench {
+
+namespace {
+
+// A small SPINE read, as an energy manager sends many of; msgCounter differs per message.
+std::string datagram(std::size_t counter) {
+    return R"({"datagram":{"header":{"specificationVersion":"1.3.0","addressSource":{"device":"d:_i:shipbench",)"
+           R"("entity":[0],"feature":0},"addressDestination":{"entity":[0],"feature":0},"msgCounter":)" +
+           std::to_string(counter) +
+           R"(,"cmdClassifier":"read"},"payload":{"cmd":[{"nodeManagementDetailedDiscoveryData":{}}]}}})";
+}
+
+// The dial needs a handler until the ShipSession takes the Link over, which happens before any event.
+struct NoHandler final : net::LinkHandler {
+    void on_open(net::Link&) override {}
+    void on_message(net::Link&, std::vector<std::uint8_t>) override {}
+    void on_closed(net::Link&, const net::CloseInfo&) override {}
+};
+NoHandler no_handler;
+
+} // namespace
+
+struct LoadRun::Slot final : net::ShipSessionEvents {
+    enum class Phase { handshake, sending, held, closing, finished };
+
+    Slot(LoadRun& owner, std::size_t position)
+        : run(owner)
+        , index(position)
+        , flush_poll(owner.strand_) {}
+
+    void on_completed(net::ShipSession&) override {
+        const auto now = Clock::now();
+        run.result_.completed++;
+        run.result_.handshake_ms.push_back(std::chrono::duration<double, std::milli>(now - started).count());
+        run.result_.last_completed = std::max(run.result_.last_completed, now);
+        run.settled(*this);
+        phase = Phase::sending;
+        if (run.plan_.messages > 0) {
+            if (run.result_.first_send == Clock::time_point{}) run.result_.first_send = now;
+            for (std::size_t i = 0; i < run.plan_.messages; ++i) {
+                if (auto error = session->send_data(datagram(i + 1))) {
+                    fail("send_data: " + *error);
+                    return;
+                }
+                run.result_.messages_sent++;
+            }
+        }
+        wait_flushed();
+    }
+
+    // Data counts as delivered once the Link has handed every message to the socket.
+    void wait_flushed() {
+        if (phase != Phase::sending) return;
+        if (session->link().queued_messages() > 0) {
+            flush_poll.start(std::chrono::milliseconds(1), [this] { wait_flushed(); });
+            return;
+        }
+        if (run.plan_.messages > 0)
+            run.result_.last_flushed = std::max(run.result_.last_flushed, Clock::now());
+        if (run.plan_.hold) {
+            phase = Phase::held;
+            run.finished(*this);
+        } else {
+            phase = Phase::closing;
+            session->close("shipbench done");
+        }
+    }
+
+    void on_ended(net::ShipSession&, const std::string& ship_reason, const net::CloseInfo& info) override {
+        flush_poll.cancel();
+        switch (phase) {
+        case Phase::handshake:
+        case Phase::sending: {
+            std::string reason = ship_reason.empty() ? info.reason : ship_reason;
+            if (reason.empty()) reason = "closed by " + std::string(net::to_string(info.by));
+            fail(reason);
+            break;
+        }
+        case Phase::closing:
+            phase = Phase::finished;
+            run.finished(*this);
+            break;
+        case Phase::held:
+        case Phase::finished:
+            break; // after the run (e.g. the daemon stopping): not a failure
+        }
+    }
+
+    void fail(const std::string& reason) {
+        const bool was_handshake = phase == Phase::handshake;
+        phase = Phase::finished;
+        run.result_.failures[reason]++;
+        if (was_handshake) run.settled(*this);
+        run.finished(*this);
+    }
+
+    LoadRun& run;
+    std::size_t index;
+    Phase phase = Phase::handshake;
+    Clock::time_point started{};
+    std::unique_ptr<net::Client> client; // outlives its Link
+    std::unique_ptr<net::ShipSession> session;
+    net::Timer flush_poll;
+};
+
+LoadRun::LoadRun(net::Strand& strand, LoadPlan plan, std::vector<tls::Identity> identities,
+                 std::function<void()> done)
+    : strand_(strand)
+    , plan_(std::move(plan))
+    , identities_(std::move(identities))
+    , done_(std::move(done))
+    , deadline_(strand) {}
+
+LoadRun::~LoadRun() = default;
+
+void LoadRun::start() {
+    deadline_.start(plan_.deadline, [this] {
+        for (auto& slot : slots_) {
+            if (slot->phase == Slot::Phase::handshake || slot->phase == Slot::Phase::sending ||
+                slot->phase == Slot::Phase::closing)
+                slot->fail("shipbench deadline passed");
+        }
+        while (next_ < identities_.size()) {
+            result_.failures["not started before the deadline"]++;
+            ++next_;
+            ++finished_;
+        }
+        check_done();
+    });
+    const auto first = std::min(plan_.concurrency, identities_.size());
+    for (std::size_t i = 0; i < first; ++i)
+        launch_next();
+    check_done();
+}
+
+void LoadRun::launch_next() {
+    if (next_ >= identities_.size()) return;
+    auto& slot = *slots_.emplace_back(std::make_unique<Slot>(*this, next_));
+    const auto& identity = identities_[next_++];
+    ++in_handshake_;
+    // The Client (an lws vhost with this certificate) is built before the clock starts: it is the
+    // certificate's setup, not the handshake.
+    net::ClientConfig config;
+    config.certificate_pem = identity.certificate_pem;
+    config.private_key_pem = identity.private_key_pem;
+    slot.client = std::make_unique<net::Client>(strand_, std::move(config));
+    slot.started = Clock::now();
+    if (result_.first_dial == Clock::time_point{}) result_.first_dial = slot.started;
+    auto link = slot.client->dial({plan_.host, plan_.port, "/ship/", plan_.ski}, no_handler);
+    if (!link) {
+        slot.fail("dial refused (stopping)");
+        return;
+    }
+    ship::ConnectionConfig ship_config;
+    ship_config.own_ship_id = "shipbench-" + std::to_string(slot.index);
+    ship_config.peer_trusted = true;
+    slot.session = std::make_unique<net::ShipSession>(strand_, std::move(link), std::move(ship_config), slot);
+}
+
+void LoadRun::settled(Slot&) {
+    --in_handshake_;
+    // Never launch from inside a session callback's stack frame of another session: post it.
+    strand_.post([this] { launch_next(); });
+}
+
+void LoadRun::finished(Slot&) {
+    ++finished_;
+    check_done();
+}
+
+void LoadRun::check_done() {
+    if (done_called_ || finished_ < identities_.size()) return;
+    done_called_ = true;
+    deadline_.cancel();
+    done_();
+}
+
+std::size_t LoadRun::open_sessions() const {
+    return static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.end(), [](const auto& slot) {
+        return slot->session && !slot->session->ended();
+    }));
+}
+
+} // namespace ship::bench
