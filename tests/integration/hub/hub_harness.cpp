@@ -564,13 +564,26 @@ Tarpit::Tarpit() {
     port_ = ntohs(address.sin_port);
     thread_ = std::thread([this] {
         for (;;) {
-            pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-            if (::poll(fds, 2, -1) < 0) continue;
+            std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+            for (int fd : fds_)
+                fds.push_back({fd, POLLIN, 0});
+            if (::poll(fds.data(), fds.size(), -1) < 0) continue;
             if (fds[1].revents) return;
+            for (std::size_t i = 2; i < fds.size(); ++i) {
+                if (!fds[i].revents) continue;
+                char buffer[4096]; // the ClientHello: read and never answered
+                if (::recv(fds[i].fd, buffer, sizeof(buffer), 0) > 0) continue;
+                ::close(fds[i].fd);
+                std::erase(fds_, fds[i].fd);
+                std::lock_guard lock(mutex_);
+                ++hung_up_;
+                changed_.notify_all();
+            }
+            if (!fds[0].revents) continue;
             const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
             if (fd < 0) continue;
-            std::lock_guard lock(mutex_);
             fds_.push_back(fd);
+            std::lock_guard lock(mutex_);
             ++accepted_;
             changed_.notify_all();
         }
@@ -595,6 +608,16 @@ int Tarpit::accepted() const {
 bool Tarpit::wait_accepted(int n, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, timeout, [&] { return accepted_ >= n; });
+}
+
+int Tarpit::hung_up() const {
+    std::lock_guard lock(mutex_);
+    return hung_up_;
+}
+
+bool Tarpit::wait_hung_up(int n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return hung_up_ >= n; });
 }
 
 // ------------------------------------------------------------------------------------------ relay

@@ -283,7 +283,8 @@ private:
     std::vector<Outcome> outcomes_;
 };
 
-// A TCP listener that accepts and never speaks: a dial to it stays in flight inside TLS. Counts accepts.
+// A TCP listener that accepts and never speaks: a dial to it stays in flight inside TLS. Counts accepts and
+// the connections the dialler gave up (EOF seen).
 class Tarpit {
 public:
     Tarpit();
@@ -293,6 +294,8 @@ public:
     std::uint16_t port() const { return port_; }
     int accepted() const;
     bool wait_accepted(int n, std::chrono::milliseconds timeout = deadline);
+    int hung_up() const;
+    bool wait_hung_up(int n, std::chrono::milliseconds timeout = deadline);
 
 private:
     int listen_fd_ = -1;
@@ -301,8 +304,8 @@ private:
     std::thread thread_;
     mutable std::mutex mutex_;
     std::condition_variable changed_;
-    int accepted_ = 0;
-    std::vector<int> fds_;
+    int accepted_ = 0, hung_up_ = 0;
+    std::vector<int> fds_; // tarpit thread only
 };
 
 // A TCP relay in front of a hub's port that counts the connections made through it: one per dial, so a

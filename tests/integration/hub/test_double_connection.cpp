@@ -296,6 +296,41 @@ TEST_CASE("bug class 3: a replaced connection's close produces no peer_disconnec
     replaced(DoubleConnectionRule::legacy, false);
 }
 
+// CONN_001 with the hub as the larger SKI: it dials the tool (A); the tool takes A's TCP but does not answer
+// and instead dials the hub (B) with the same certificate. The hub keeps B, the newer one, runs the handshake
+// on it and aborts its own dial A before it ever opens. Fails if dial A were left running (it would open
+// later and, as the most recent, replace B) or B were refused.
+TEST_CASE("CONN_001: the larger SKI keeps the newer incoming link and aborts its own dial", "[hub][double]") {
+    auto [larger, smaller] = larger_and_smaller();
+    NodeOptions options;
+    options.connect_timeout = 30s; // dial A ends only because the hub aborts it
+    Node hub("hub", larger, options);
+    Tarpit tool_listener;
+    REQUIRE_FALSE(hub.call([&](Hub& h) -> Result {
+        if (auto e = h.trust(smaller.ski)) return e;
+        return h.connect(smaller.ski, "127.0.0.1", tool_listener.port());
+    }));
+    REQUIRE(tool_listener.wait_accepted(1));
+    REQUIRE(hub.call([&](Hub& h) { return h.dials().is_dialling(smaller.ski); }));
+
+    PeerPool tool;
+    const auto b =
+        tool.dial(tool.add_identity(smaller, "hubit-tool"), hub.port(), hub.ski(), PeerPool::Mode::ship);
+    REQUIRE(tool.wait([&](const auto& all) { return all[b].data_exchange || all[b].closed; }));
+    CHECK(tool.outcome(b).data_exchange);
+    REQUIRE(tool_listener.wait_hung_up(1));
+    REQUIRE(hub.log().wait_count(Event::Kind::connected, smaller.ski, 1));
+    CHECK(hub.call([&](Hub& h) {
+        auto owner = h.registry().find(smaller.ski);
+        return owner && owner->direction() == Direction::incoming && h.dials().in_flight() == 0 &&
+               h.live_connections() == 1;
+    }));
+    CHECK(tool_listener.accepted() == 1);
+    hub.stop();
+    CHECK(hub.log().count(Event::Kind::connected, smaller.ski) == 1);
+    CHECK(to_string(hub.log().violations()) == "");
+}
+
 // Fails if fired timer entries stayed in the hub's timer table (bug class 10): every Connect on a connected
 // peer arms a zero-delay dial timer that fires, finds the peer connected and does nothing.
 TEST_CASE("bug class 10: fired timer entries are gone once they ran", "[hub][timers]") {

@@ -28,13 +28,13 @@ void check_empty(Node& node) {
 
 // Fails if a connection got no close or two (the peer counts connectionClose announces), if a connection in
 // data exchange were just cut (no announce), if an in-flight dial or a close held run() up to the shutdown
-// bound (15 s here), or if any event came after run() returned or left a peer "connected".
+// bound (30 s here), or if any event came after run() returned or left a peer "connected".
 TEST_CASE("stop: one polite close per connection, dials cancelled, run() returns, no event after",
           "[hub][stop]") {
     auto [larger, smaller] = larger_and_smaller();
     NodeOptions options;
-    options.shutdown_bound = 15s;
-    options.connect_timeout = 15s; // a dial that is not cancelled would hold the stop this long
+    options.shutdown_bound = 30s;
+    options.connect_timeout = 30s; // a dial that is not cancelled would hold the stop this long
     const auto scripted = make_identity("hubit-scripted");
     options.pre_trusted = {{scripted.ski, "hubit-peer-0"}};
     Node hub("hub", larger, options);
@@ -64,7 +64,7 @@ TEST_CASE("stop: one polite close per connection, dials cancelled, run() returns
 
     const auto took = hub.stop();
     INFO("run() returned " << took.count() << " ms after the stop request");
-    CHECK(took < 5s);
+    CHECK(took < 10s);
     check_empty(hub);
 
     // The hub peer got connectionClose announce (reason unspecific): its SME confirmed and closed.
@@ -188,7 +188,7 @@ TEST_CASE("bug class 11: stopping with 200 live connections does not sleep", "[h
     }
     options.max_connections = 256;
     options.max_handshakes = 256;
-    options.shutdown_bound = 40s;
+    options.shutdown_bound = 60s;
     Node hub("hub", make_identity("hubit-hub"), options);
 
     PeerPool pool;
@@ -206,9 +206,9 @@ TEST_CASE("bug class 11: stopping with 200 live connections does not sleep", "[h
         return hub.call([&](Hub& h) { return h.live_connections() == n && h.pending_timers() == 0; });
     }));
 
-    const auto took = hub.stop(60s);
+    const auto took = hub.stop(90s);
     INFO("run() returned " << took.count() << " ms after the stop request");
-    CHECK(took < 10s);
+    CHECK(took < 15s);
     check_empty(hub);
     REQUIRE(pool.wait([](const auto& all) {
         return std::all_of(all.begin(), all.end(), [](const auto& o) { return o.closed.has_value(); });
