@@ -8,10 +8,16 @@ pkgs=(
     meson ninja-build g++ pkg-config
     libsdbus-c++-dev libsdbus-c++-bin libwebsockets-dev libssl-dev libavahi-client-dev
     rapidjson-dev libspdlog-dev catch2 libsystemd-dev
-    # run and test: private buses, mDNS in network namespaces, TLS probes
-    dbus avahi-daemon avahi-utils iproute2 openssl util-linux procps
+    # man pages (scdoc sources, built by meson)
+    scdoc man-db
+    # run and test: private buses, mDNS in network namespaces, TLS probes, D-Bus policy checks (gdbus)
+    dbus avahi-daemon avahi-utils iproute2 openssl util-linux procps coreutils libglib2.0-bin
     # fuzzing (libFuzzer) and sanitizer runtimes
     clang libclang-rt-14-dev
+    # the Debian package check (packaging/check-package.sh)
+    build-essential debhelper dpkg-dev fakeroot lintian
+    # the benchmark script's timing and JSON helpers (tests/bench/run-bench.sh)
+    python3
 )
 
 missing=()
