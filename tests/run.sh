@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: a plain debug build, then ASan+UBSan over everything, then TSan
-# over the concurrency-relevant suites. Each build has its own directory under build/.
+# The whole test suite, as CI runs it: a plain debug build, then ASan+UBSan over everything, TSan over the
+# concurrency-relevant suites, a libFuzzer smoke, and the Debian package check. Each build has its own
+# directory under build/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,12 +21,19 @@ setup() { # dir, meson options...
 }
 
 run() { # dir, meson test args...
-    local dir=$1
+    local dir=$1 out rc=0
     shift
-    if meson test -C "$dir" --print-errorlogs "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
+    out=$(mktemp)
+    meson test -C "$dir" --print-errorlogs "$@" 2>&1 | tee "$out" || rc=$?
+    # Count tests, not runs: meson's summary lines say how many passed and failed.
+    local ok bad
+    ok=$(awk '/^Ok:/ {print $2}' "$out" | tail -n1)
+    bad=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {n += $NF} END {print n + 0}' "$out")
+    rm -f "$out"
+    passed=$((passed + ${ok:-0}))
+    failed=$((failed + bad))
+    if ((rc != 0)); then
+        ((bad > 0)) || failed=$((failed + 1))
         echo "tests: FAILED in $dir ($*)" >&2
     fi
 }
@@ -40,12 +48,35 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run build/asan
 
-echo "== TSan build (concurrency-relevant suites)"
+echo "== TSan build (concurrency-relevant suites: hub, net, every integration suite)"
 setup build/tsan -Db_sanitize=thread -Db_lundef=false -Dbench=false
 # libdbus (under Avahi) has a lock-order report on reconnect that cannot deadlock; see the file.
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/integration/mdns/tsan.supp \
-    run build/tsan --no-suite ship --no-suite tls
+    run build/tsan --suite hub --suite net --suite integration
+
+echo "== libFuzzer smoke (clang, ASan+UBSan): every target briefly on its seeds and saved regressions"
+fuzz_targets=(fuzz_eebus_json fuzz_frame_messages fuzz_connection fuzz_txt fuzz_config)
+if [[ -f build/fuzz/build.ninja ]]; then
+    meson setup --reconfigure build/fuzz >/dev/null
+else
+    CXX=clang++ meson setup build/fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
+fi
+meson compile -C build/fuzz "${fuzz_targets[@]}"
+if bash tests/fuzz/run-smoke.sh build/fuzz "${FUZZ_SECONDS:-15}"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    echo "tests: FAILED fuzz smoke" >&2
+fi
+
+echo "== Debian package: build, lintian, contents, unit checks, man pages"
+if bash packaging/check-package.sh; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    echo "tests: FAILED package check" >&2
+fi
 
 echo "== $((SECONDS - start)) s"
-echo "suites: ${passed} passed, ${failed} failed"
+echo "${passed} passed, ${failed} failed"
 [[ $failed -eq 0 ]]
