@@ -3,7 +3,7 @@
 # concurrent connections, handshake rate, RSS per idle connection, SIGTERM → exit with the connections up.
 # Builds nothing: give it a build directory that holds daemon/shipd and tests/bench/shipbench (release).
 #   tests/bench/run-bench.sh build/bench [IDLE_CONNECTIONS]
-# Starts its own private bus and shipd daemons (by PID, stopped by PID), loopback only. Needs python3 for the
+# A shipbench run with failures still lands in the table (failures column). Starts its own private bus and shipd daemons (by PID, stopped by PID), loopback only. Needs python3 for the
 # sd_notify socket (READY=1 with its arrival time) and to read shipbench's JSON.
 set -euo pipefail
 
@@ -87,11 +87,11 @@ for i in 1 2 3 4; do
 done
 
 start_shipd lat
-"$bench" --port "$port" --ski "$ski" --connections 50 --concurrency 1 --pid "$shipd_pid" --json >"$work/c1.json"
+"$bench" --port "$port" --ski "$ski" --connections 50 --concurrency 1 --pid "$shipd_pid" --json >"$work/c1.json" || true
 "$bench" --port "$port" --ski "$ski" --connections 100 --concurrency 100 --pid "$shipd_pid" --json \
-    >"$work/c100.json"
+    >"$work/c100.json" || true
 "$bench" --port "$port" --ski "$ski" --connections 500 --concurrency 16 --messages 20 --pid "$shipd_pid" --json \
-    >"$work/rate.json"
+    >"$work/rate.json" || true
 stop_shipd
 
 start_shipd idle
