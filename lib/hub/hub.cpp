@@ -408,6 +408,18 @@ void Hub::on_state(PeerConnection& connection, PeerState state, const std::strin
     rec.error = error;
     if (events_) events_->peer_state_changed(connection.ski(), state, error);
     publish(connection.ski());
+    // The SME took the peer's trust when the connection was built: a Trust (or auto-accept) that came after
+    // that but before hello found nothing pending to approve, and the hello now waits for a user who has
+    // already said yes. Approve it, on a later turn rather than inside the SME's own run of actions.
+    if (state == PeerState::received_pairing_request &&
+        (trust_.is_trusted(connection.ski()) || config_.auto_accept))
+        timers_.schedule(std::chrono::milliseconds(0), [this, ski = connection.ski(), id = connection.id()] {
+            if (stopping_ || !(trust_.is_trusted(ski) || config_.auto_accept)) return;
+            auto it = connections_.find(id);
+            if (it == connections_.end() || !is_owner(*it->second) || !it->second->awaiting_trust()) return;
+            spdlog::info("SHIP {}: trusted before its hello; approving it now", short_ski(ski));
+            it->second->approve();
+        });
 }
 
 void Hub::on_ship_id(PeerConnection& connection, const std::string& ship_id) {
