@@ -98,7 +98,7 @@ shipd_args() { # HOST
 start_shipd() { # HOST: mDNS on, not auto-accepting, serving on the host's own bus; waits for its name
     local host=$1
     shipd_args "$host"
-    netns_spawn "$host" "$NETNS_DIR/$host/shipd.log" "$shipd" --port 4711 --bus-address "$(netns_bus "$host")" \
+    netns_spawn "$host" "$NETNS_DIR/$host/shipd.log" "$shipd" --port 4711 --bus-address "$(netns_bus "$host")" --log-level debug \
         "${SHIPD_ARGS[@]}"
     SHIPD_PID[$host]=$NETNS_PID
     expect 10 "s \"${SKI[$host]}\"" hub_prop "$host" LocalSKI
