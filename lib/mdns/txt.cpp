@@ -168,33 +168,35 @@ TxtParseResult parse_txt(const std::vector<std::string>& txt) {
         values.emplace(lower(std::string_view(item).substr(0, equals)), item.substr(equals + 1));
     }
     const auto fail = [](std::string reason) { return TxtParseResult{std::nullopt, std::move(reason)}; };
-    const auto find = [&](std::string_view key) -> const std::string* {
+    const auto has = [&](std::string_view key) { return values.find(key) != values.end(); };
+    // An absent key reads as empty: the mandatory ones are checked with has() first.
+    const auto value = [&](std::string_view key) -> const std::string& {
+        static const std::string absent;
         const auto it = values.find(key);
-        return it == values.end() ? nullptr : &it->second;
+        return it == values.end() ? absent : it->second;
     };
     for (const char* key : {"txtvers", "id", "path", "ski", "register"})
-        if (!find(key)) return fail(std::string("TXT lacks the mandatory key '") + key + "'");
-    if (*find("txtvers") != "1") return fail("txtvers=" + *find("txtvers") + " is not supported (want 1)");
+        if (!has(key)) return fail(std::string("TXT lacks the mandatory key '") + key + "'");
+    if (value("txtvers") != "1") return fail("txtvers=" + value("txtvers") + " is not supported (want 1)");
 
     ServiceEntry entry;
-    entry.ship_id = *find("id");
+    entry.ship_id = value("id");
     if (entry.ship_id.empty()) return fail("TXT id (the SHIP ID) is empty");
-    entry.path = *find("path");
+    entry.path = value("path");
     if (entry.path.empty()) return fail("TXT path is empty");
-    auto ski = ship::normalize_ski(*find("ski"));
-    if (!ski) return fail("TXT ski '" + *find("ski") + "' is not 40 hex digits");
+    auto ski = ship::normalize_ski(value("ski"));
+    if (!ski) return fail("TXT ski '" + value("ski") + "' is not 40 hex digits");
     entry.ski = std::move(*ski);
-    const auto reg = lower(*find("register"));
+    const auto reg = lower(value("register"));
     if (reg != "true" && reg != "false")
-        return fail("TXT register='" + *find("register") + "' is not true or false");
+        return fail("TXT register='" + value("register") + "' is not true or false");
     entry.auto_register = reg == "true";
 
-    const auto optional = [&](std::string_view key) { return find(key) ? *find(key) : std::string(); };
-    entry.brand = optional("brand");
-    entry.model = optional("model");
-    entry.type = optional("type");
-    entry.serial = optional("serial");
-    if (const auto* cat = find("cat")) entry.categories = parse_categories(*cat).value_or(std::vector<int>{});
+    entry.brand = value("brand");
+    entry.model = value("model");
+    entry.type = value("type");
+    entry.serial = value("serial");
+    if (has("cat")) entry.categories = parse_categories(value("cat")).value_or(std::vector<int>{});
     return {std::move(entry), {}};
 }
 
