@@ -151,7 +151,6 @@ struct LinkOps {
     static void set_remote(Link& link, std::string remote) { link.remote_ = std::move(remote); }
     static void set_peer_ski(Link& link, std::string ski) { link.peer_ski_ = std::move(ski); }
     static void set_path(Link& link, std::string path) { link.path_ = std::move(path); }
-    static LinkHandler* handler(Link& link) { return link.handler_; }
 
     static int established(Link& link, lws* wsi);
     static int receive(Link& link, lws* wsi, const void* in, std::size_t len);

@@ -410,7 +410,6 @@ bool LinkOps::connect(Link& link) {
     info.retry_and_idle_policy = link.endpoint_->retry;
     info.pwsi = &link.wsi_; // set before lws reports anything about the new wsi
     link.tls_failure_.clear();
-    link.tls_done_ = false;
     return lws_client_connect_via_info(&info) != nullptr;
 }
 
@@ -427,7 +426,6 @@ int LinkOps::server_certificate(Link& link, const PeerVerdict& verdict) {
 }
 
 int LinkOps::before_request(Link& link, lws* wsi) {
-    link.tls_done_ = true;
     const auto* verdict = verdict_of(lws_get_ssl(wsi));
     if (!verdict) {
         link.tls_failure_ = "server certificate was not checked during the TLS handshake";

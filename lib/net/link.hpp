@@ -142,7 +142,6 @@ private:
     std::string host_, expected_ski_, dial_path_;
     std::uint16_t port_ = 0;
     bool retried_root_ = false;
-    bool tls_done_ = false;
     std::string tls_failure_;
 
     std::chrono::steady_clock::time_point last_pong_{};

@@ -199,8 +199,4 @@ const std::stop_token& Strand::stop_token() const {
     return core_->stop;
 }
 
-lws_context* Strand::context() const {
-    return core_->context;
-}
-
 } // namespace ship::net

@@ -7,8 +7,6 @@
 #include <memory>
 #include <stop_token>
 
-struct lws_context;
-
 namespace ship::net {
 
 namespace detail {
@@ -61,7 +59,6 @@ public:
     bool stopping() const; // stop was requested (the on_stop handler has run or is about to)
     const std::stop_token& stop_token() const;
 
-    lws_context* context() const; // for lib/net internals
     detail::StrandCore& core() const { return *core_; }
 
 private:

@@ -60,13 +60,10 @@ void Recorder::on_open(Link&) {
     changed_.notify_all();
 }
 
-void Recorder::on_message(Link& link, std::vector<std::uint8_t> message) {
-    {
-        std::lock_guard lock(mutex_);
-        messages_.push_back(message);
-        changed_.notify_all();
-    }
-    if (on_message_hook) on_message_hook(link, message);
+void Recorder::on_message(Link&, std::vector<std::uint8_t> message) {
+    std::lock_guard lock(mutex_);
+    messages_.push_back(std::move(message));
+    changed_.notify_all();
 }
 
 void Recorder::on_closed(Link&, const CloseInfo& info) {
@@ -169,12 +166,6 @@ std::vector<HandshakeFailure> Acceptor::failures() {
 bool Acceptor::wait_failures(std::size_t count, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, timeout, [&] { return failures_.size() >= count; });
-}
-
-void Acceptor::drop_all() {
-    std::lock_guard lock(mutex_);
-    for (auto& accepted : accepted_)
-        accepted.link.reset();
 }
 
 // ---- helpers ----

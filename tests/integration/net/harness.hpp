@@ -90,9 +90,6 @@ public:
     int open_count();
     int closed_count();
 
-    // Runs on the strand for each message after it is recorded (e.g. to echo or to close).
-    std::function<void(Link&, const std::vector<std::uint8_t>&)> on_message_hook;
-
 private:
     template <typename P>
     bool wait(P predicate, std::chrono::milliseconds timeout);
@@ -123,7 +120,6 @@ public:
     std::size_t accepted_count();
     std::vector<HandshakeFailure> failures();
     bool wait_failures(std::size_t count, std::chrono::milliseconds timeout = deadline);
-    void drop_all(); // strand only: closes nothing, drops every Link (cut with 1001)
 
     std::function<std::optional<Admission>(const std::shared_ptr<Link>&)> refuse; // strand
     std::unique_ptr<Server> server;
