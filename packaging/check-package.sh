@@ -12,6 +12,7 @@ keep=0
 [[ ${1:-} == --keep ]] && keep=1
 
 work=$(mktemp -d /tmp/shipd-package.XXXXXX)
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() { if ((keep)); then echo "check-package: kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 
@@ -39,7 +40,8 @@ done
 tree=$work/shipd
 mkdir -p "$tree"
 if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    (cd "$src" && git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} sh -c 'test -e "$1" && printf "%s\0" "$1"' _ {} |
+    (cd "$src" && git ls-files -z --cached --others --exclude-standard |
+        while IFS= read -r -d '' f; do if [[ -e $f ]]; then printf '%s\0' "$f"; fi; done |
         tar --null -T - -cf -) | tar -C "$tree" -xf -
 else
     tar -C "$src" --exclude=./build --exclude=./.git -cf - . | tar -C "$tree" -xf -
@@ -62,7 +64,7 @@ fi
 echo "built in $((SECONDS - start)) s"
 deb=$(ls "$work"/shipd_*_*.deb)
 [[ $(wc -l <<<"$deb") -eq 1 ]] || fail "expected one shipd .deb, found: $deb"
-echo "$(basename "$deb")"
+basename "$deb"
 
 echo "== lintian"
 # Errors and warnings fail; info tags are shown for the record.
@@ -129,7 +131,7 @@ grep -v '^  *✓\|^✓' <<<"$security_out" | tail -n 30
 exposure=$(sed -n 's/.*Overall exposure level for shipd.service: \([0-9.]*\).*/\1/p' <<<"$security_out")
 if [[ -z $exposure ]]; then
     fail "systemd-analyze security printed no exposure"
-    exposure=?
+    exposure="?"
 elif ! awk -v e="$exposure" -v m="$max_exposure" 'BEGIN { exit !(e <= m) }'; then
     fail "exposure $exposure above $max_exposure"
 fi
