@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <stdexcept>
 
@@ -55,6 +56,12 @@ std::shared_ptr<CaptureSink> capture_sink;
 void setup_logging() {
     static std::once_flag once;
     std::call_once(once, [] {
+        // Several strands in one process (a test-only setup: the daemon has one) make libwebsockets call
+        // tzset() on several threads. With TZ unset glibc then frees and re-duplicates its cached zone name
+        // on every call, under a lock TSan cannot see; with TZ set the call returns early. Runs before any
+        // strand thread exists.
+        ::setenv("TZ", ":/etc/localtime", 0);
+        ::tzset();
         capture_sink = std::make_shared<CaptureSink>();
         capture_sink->set_level(spdlog::level::info);
         auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
