@@ -79,10 +79,8 @@ public:
         const auto group = with_line("/etc/group", "shipd:x:" + ids + ":");
         if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
             mount(passwd.c_str(), "/etc/passwd", nullptr, MS_BIND, nullptr) != 0 ||
-            mount(group.c_str(), "/etc/group", nullptr, MS_BIND, nullptr) != 0) {
+            mount(group.c_str(), "/etc/group", nullptr, MS_BIND, nullptr) != 0)
             unavailable_ = std::string("private mount namespace: ") + std::strerror(errno);
-            return;
-        }
     }
     ~ShipdAccount() {
         std::error_code ignored;
