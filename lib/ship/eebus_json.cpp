@@ -16,14 +16,36 @@ using rapidjson::Value;
 using Allocator = rapidjson::Document::AllocatorType;
 
 // What a pass over the text learns before any DOM is built: where nesting first goes beyond max_depth (so a
-// hostile 100 000-deep input is refused without parsing it), and whether a number has only zero digits but an
-// exponent or over 22 fraction digits (e.g. 0e133): RapidJSON 1.1.0's full-precision path then computes
-// __builtin_clzll(0) and shifts by the garbage it returns (undefined behaviour, fixed in later RapidJSON), so
-// such a text is parsed with normal precision, which reads every zero exactly. Strings are skipped; the
-// parser judges them.
+// hostile 100 000-deep input is refused without parsing it), and whether a number would take RapidJSON
+// 1.1.0's full-precision path into undefined behaviour (fixed in later RapidJSON): its DiyFp step calls
+// __builtin_clzll(0) and then shifts by the garbage count when the digits are all zero with an exponent or
+// over 22 fraction digits (0e133), or when the significant digits start 18446744073709551615 and the next
+// digit rounds that up past 2^64-1. Such a text is parsed with normal precision (exact for zeros, within an
+// ulp for the rest). Strings are skipped; the parser judges them.
 struct TextScan {
     std::optional<std::size_t> too_deep_at;
-    bool zero_with_scale = false;
+    bool full_precision_unsafe = false;
+};
+
+// Significant digits of a number, in order, ignoring the leading zeros and the decimal point.
+class SignificantDigits {
+public:
+    void add(char d) {
+        if (count_ == 0 && d == '0') return;
+        static constexpr std::string_view max_u64 = "18446744073709551615";
+        if (count_ < max_u64.size())
+            prefix_is_max_ = prefix_is_max_ && d == max_u64[count_];
+        else if (count_ == max_u64.size())
+            rounds_past_max_ = prefix_is_max_ && d >= '5';
+        ++count_;
+    }
+    bool all_zero() const { return count_ == 0; }
+    bool rounds_past_max() const { return rounds_past_max_; }
+
+private:
+    std::size_t count_ = 0;
+    bool prefix_is_max_ = true;
+    bool rounds_past_max_ = false;
 };
 
 TextScan scan_text(std::string_view text) {
@@ -72,13 +94,13 @@ TextScan scan_text(std::string_view text) {
                 return k < text.size() && text[k] >= '0' && text[k] <= '9';
             };
             std::size_t j = c == '-' ? i + 1 : i;
-            bool all_zero = true;
+            SignificantDigits mantissa;
             for (; digit(j); ++j)
-                all_zero = all_zero && text[j] == '0';
+                mantissa.add(text[j]);
             std::size_t fraction_digits = 0;
             if (j < text.size() && text[j] == '.')
                 for (++j; digit(j); ++j, ++fraction_digits)
-                    all_zero = all_zero && text[j] == '0';
+                    mantissa.add(text[j]);
             bool exponent = false;
             if (j < text.size() && (text[j] == 'e' || text[j] == 'E')) {
                 exponent = true;
@@ -88,7 +110,8 @@ TextScan scan_text(std::string_view text) {
                     ++j;
             }
             // RapidJSON's fast path reads a zero exactly up to 22 fraction digits and no exponent.
-            scan.zero_with_scale = scan.zero_with_scale || (all_zero && (exponent || fraction_digits > 22));
+            if ((mantissa.all_zero() && (exponent || fraction_digits > 22)) || mantissa.rounds_past_max())
+                scan.full_precision_unsafe = true;
             i = j - 1; // resumes at the character that ended the number
             break;
         }
@@ -138,7 +161,7 @@ std::optional<CodecError> parse(std::string_view text, rapidjson::Document& out)
         return CodecError{"JSON nested deeper than " + std::to_string(max_depth) + " levels (at offset " +
                           std::to_string(*scan.too_deep_at) + ")"};
     constexpr unsigned flags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
-    if (scan.zero_with_scale)
+    if (scan.full_precision_unsafe)
         out.Parse<flags>(text.data(), text.size());
     else
         out.Parse<flags | rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());

@@ -1,5 +1,7 @@
 #include "ship/eebus_json.hpp"
 
+#include <cmath>
+
 #include <catch2/catch.hpp>
 
 #include "vectors.hpp"
@@ -138,9 +140,24 @@ TEST_CASE("a lone UTF-16 surrogate escape is refused; a surrogate pair is read a
 }
 
 // Found by tests/fuzz (clang UBSan): RapidJSON 1.1.0's full-precision path has undefined behaviour for a zero
-// with an exponent or many fraction digits; such zeros are read exactly all the same.
-TEST_CASE("zeros with an exponent or many fraction digits read as zero", "[json][fuzz]") {
+// with an exponent or many fraction digits, and for digits that round past 2^64-1; they read right all the
+// same.
+TEST_CASE("numbers on RapidJSON's undefined full-precision paths read right", "[json][fuzz]") {
     CHECK(to_plain(R"({"a":[{"z":0e133},{"y":-0.00000000000000000000000000},{"x":0.1},{"w":0E-400}]})") ==
           R"({"a":{"z":0.0,"y":-0.0,"x":0.1,"w":0.0}})");
     CHECK(to_plain(R"({"s":"0e133","n":[1e5,-0,0.5]})") == R"({"s":"0e133","n":[100000.0,0,0.5]})");
+    // The same path rounded 18446744073709551615|6... up past 2^64-1 to a significand of zero; such a text is
+    // read with normal precision, which is within one ulp.
+    rapidjson::Document doc;
+    REQUIRE(
+        doc.Parse(to_plain(R"({"n":[184467440737095516156,1844674407370955161.56e1,18446744073709551615]})")
+                      .c_str())
+            .IsObject());
+    const auto& n = doc["n"];
+    const auto within_ulp = [](double x, double exact) {
+        return x == exact || std::nextafter(x, exact) == exact;
+    };
+    CHECK(within_ulp(n[0].GetDouble(), 184467440737095516160.0));
+    CHECK(within_ulp(n[1].GetDouble(), 18446744073709551616.0));
+    CHECK(n[2].GetUint64() == 18446744073709551615U);
 }
