@@ -45,7 +45,9 @@ for t in "${targets[@]}"; do
         >"$dir/log" 2>&1 || rc=$?
     end=$(date +%s.%N)
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -n 1)
-    crashes=$(find "$dir/artifacts" -type f | wc -l)
+    # libFuzzer names what it saves by kind; slow-unit-* files are reports, not failures.
+    crashes=$(find "$dir/artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
+        -o -name 'oom-*' \) | wc -l)
     if ((rc != 0)) && ((crashes == 0)); then crashes=1; fi
     rows+=("$(printf '%-16s %10s %8.1f %8d' "$t" "${runs:-?}" "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" "$crashes")")
     if ((crashes != 0)); then
