@@ -9,13 +9,13 @@ pkgs=(
     libsdbus-c++-dev libsdbus-c++-bin libwebsockets-dev libssl-dev libavahi-client-dev
     rapidjson-dev libspdlog-dev catch2 libsystemd-dev
     # man pages (scdoc sources, built by meson)
-    scdoc man-db
+    scdoc man-db groff-base
     # run and test: private buses, mDNS in network namespaces, TLS probes, D-Bus policy checks (gdbus)
     dbus avahi-daemon avahi-utils iproute2 openssl util-linux procps coreutils libglib2.0-bin
     # fuzzing (libFuzzer) and sanitizer runtimes
     clang libclang-rt-14-dev
     # the Debian package check (packaging/check-package.sh)
-    build-essential debhelper dpkg-dev fakeroot lintian
+    build-essential debhelper dpkg-dev fakeroot lintian systemd
     # the benchmark script's timing and JSON helpers (tests/bench/run-bench.sh)
     python3
 )

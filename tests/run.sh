@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 start=$SECONDS
+# Sanitized programs run several times slower: tests that bound a duration a user would notice (e.g. SIGTERM →
+# exit within 1 s) multiply their bound by SHIPD_TEST_TIME_SCALE; the debug build keeps the real bound.
+export SHIPD_TEST_TIME_SCALE=1
 failed=0
 passed=0
 
@@ -40,18 +43,20 @@ run() { # dir, meson test args...
 
 echo "== debug build"
 setup build/debug
-run build/debug
+SHIPD_TEST_TIME_SCALE=1 run build/debug
 
 echo "== ASan + UBSan build"
 setup build/asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+SHIPD_TEST_TIME_SCALE=3 \
     run build/asan
 
 echo "== TSan build (concurrency-relevant suites: hub, net, every integration suite)"
 setup build/tsan -Db_sanitize=thread -Db_lundef=false -Dbench=false
 # libdbus (under Avahi) has a lock-order report on reconnect that cannot deadlock; see the file.
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/integration/mdns/tsan.supp \
+SHIPD_TEST_TIME_SCALE=5 \
     run build/tsan --suite hub --suite net --suite integration
 
 echo "== libFuzzer smoke (clang, ASan+UBSan): every target briefly on its seeds and saved regressions"
