@@ -103,10 +103,11 @@ void simultaneous_rounds(DoubleConnectionRule rule, bool first_is_larger, int ro
         CHECK(y.log().count(Event::Kind::connected, x.ski()) == y_connected + 1);
         CHECK(x.log().count(Event::Kind::disconnected, y.ski()) == x_disconnected);
         CHECK(y.log().count(Event::Kind::disconnected, x.ski()) == y_disconnected);
-        // Settled by the two dials of the round: neither side had to dial again because both links were
-        // dropped (each side giving up the link the other one kept).
-        CHECK(to_y.connections() - x_dials == 1);
-        CHECK(to_x.connections() - y_dials == 1);
+        // Settled by the dials of the round: neither side had to dial again because both links were dropped
+        // (each side giving up the link the other one kept). A side may not dial at all: its zero-delay timer
+        // can find the other side's link already registered.
+        CHECK(to_y.connections() - x_dials <= 1);
+        CHECK(to_x.connections() - y_dials <= 1);
 
         // Tear down for the next round.
         auto ux = x.async([&](Hub& hub) { return hub.untrust(y.ski()); });
