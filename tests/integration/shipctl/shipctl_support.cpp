@@ -1,5 +1,7 @@
 #include "shipctl_support.hpp"
 
+#include <signal.h>
+
 #include <cstdlib>
 #include <stdexcept>
 
@@ -32,6 +34,17 @@ EnvOverrides plain_env() {
 ShipctlNode::ShipctlNode(const std::filesystem::path& dir, const std::string& name)
     : home(dir / name)
     , bus((std::filesystem::create_directories(home), home)) {
+    start();
+}
+
+void ShipctlNode::restart() {
+    client.reset();
+    process->signal(SIGTERM);
+    REQUIRE(process->wait_exit(10s) == 0);
+    start();
+}
+
+void ShipctlNode::start() {
     process = std::make_unique<ShipdProcess>(
         std::vector<std::string>{"--state-dir", (home / "state").string(), "--port", "0", "--no-mdns",
                                  "--bus-address", bus.address(), "--log-level", "debug"},

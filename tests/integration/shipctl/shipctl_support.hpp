@@ -23,6 +23,8 @@ EnvOverrides plain_env();
 
 struct ShipctlNode {
     ShipctlNode(const std::filesystem::path& dir, const std::string& name);
+    // SIGTERM, wait for exit 0, start again with the same state on the same bus (the port changes).
+    void restart();
 
     // shipctl --bus-address <this bus> args...
     RunResult ctl(const std::vector<std::string>& args, const std::string& input = {}) const;
@@ -36,6 +38,9 @@ struct ShipctlNode {
     std::unique_ptr<Client> client; // observes only; the tests act through shipctl
     std::string ski;
     std::uint16_t port = 0;
+
+private:
+    void start();
 };
 
 } // namespace ship::test

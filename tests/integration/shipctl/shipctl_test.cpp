@@ -164,6 +164,24 @@ TEST_CASE("shipctl pairs two shipd, lists them, and sends data that monitor show
     }
 }
 
+TEST_CASE("monitor says when shipd leaves and comes back, and goes on reporting", "[shipctl]") {
+    TempDir dir;
+    ShipctlNode a(dir.path, "a"), b(dir.path, "b");
+    Child monitor(a.ctl_argv({"monitor"}), ship::test::plain_env());
+    REQUIRE(monitor.wait_for("shipctl: monitoring org.shipd.Hub1", 10s));
+    pair(a, b);
+    REQUIRE(monitor.wait_for("PeerConnected      " + b.ski, 10s));
+    const auto before = monitor.output().size();
+
+    a.restart(); // a knows where b listens and trusts it: it dials b again by itself
+    INFO(monitor.output());
+    REQUIRE(monitor.wait_for("shipd left the bus at", 10s, before));
+    REQUIRE(monitor.wait_for("shipd is back on the bus at", 10s, before));
+    CHECK(monitor.wait_for("PeerConnected      " + b.ski, 30s, before));
+    monitor.signal(SIGTERM);
+    CHECK(monitor.wait_exit(10s) == 0);
+}
+
 TEST_CASE("shipctl errors: exit code 1 for refusals, 2 for usage, messages that name the fix", "[shipctl]") {
     TempDir dir;
     ShipctlNode a(dir.path, "a");
