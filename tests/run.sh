@@ -48,6 +48,7 @@ SHIPD_TEST_TIME_SCALE=1 run build/debug
 echo "== ASan + UBSan build"
 setup build/asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 SHIPD_TEST_TIME_SCALE=3 \
     run build/asan
