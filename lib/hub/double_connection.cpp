@@ -40,4 +40,10 @@ Decision should_keep_new(std::string_view local_ski, std::string_view remote_ski
     return Decision::defer;
 }
 
+bool own_dial_yields(std::string_view local_ski, std::string_view remote_ski, DoubleConnectionRule rule) {
+    // `defer` (smaller SKI, spec rule) keeps the dial: the larger peer decides which link stays.
+    return should_keep_new(local_ski, remote_ski, Direction::outgoing, Direction::incoming, rule) ==
+           Decision::keep_new;
+}
+
 } // namespace ship::hub

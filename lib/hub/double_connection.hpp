@@ -42,4 +42,10 @@ Decision should_keep_new(std::string_view local_ski, std::string_view remote_ski
                          std::optional<Direction> existing, Direction new_direction,
                          DoubleConnectionRule rule, bool passive_wait_over = false);
 
+// Whether our own dial, still in flight when an incoming connection from the same SKI arrives, is to be given
+// up: the rule applied as if the dial had already registered and the incoming link were the new one. Under
+// the spec rule only the larger SKI gives up its dial (the smaller one's dial may be the very link the larger
+// keeps); under the legacy rule the smaller SKI's dial loses.
+bool own_dial_yields(std::string_view local_ski, std::string_view remote_ski, DoubleConnectionRule rule);
+
 } // namespace ship::hub

@@ -42,17 +42,6 @@ std::string describe(const net::CloseInfo& info) {
     return text + ")";
 }
 
-// Whether our own dial, still in flight when an incoming connection from the same SKI registers, is to be
-// given up. Spec rule: only the larger SKI decides, and for it the incoming connection is the most recent
-// (CONN_001: abort dial A); the smaller SKI stays passive, since its dial may be the very link the larger
-// one keeps (cancelling it there dropped both links and cost a redial). Legacy rule: our dial loses anyway
-// when we are the smaller SKI, and is the winner when we are the larger.
-bool own_dial_yields(std::string_view local_ski, std::string_view remote_ski, DoubleConnectionRule rule) {
-    if (rule == DoubleConnectionRule::spec) return local_ski > remote_ski;
-    return should_keep_new(local_ski, remote_ski, Direction::incoming, Direction::outgoing, rule) ==
-           Decision::keep_existing;
-}
-
 // Whether a peer's new announcement changes what its record shows (D-Bus Peer object) or where we dial it.
 bool announcement_changed(const DiscoveredService& before, const DiscoveredService& now) {
     auto shown = [](const DiscoveredService& d) {

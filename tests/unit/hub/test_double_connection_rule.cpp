@@ -95,3 +95,15 @@ TEST_CASE("double connection rule: both ends of the pair keep the same connectio
                 CHECK(large == small);
             }
 }
+
+// CONN_001 / bug class 2: an incoming link from a SKI we are dialling. The dial is given up exactly when the
+// rule would let the incoming link replace a registered dial, so both ends end with the same single link.
+TEST_CASE("double connection rule: our in-flight dial yields to an incoming link only when the rule says so",
+          "[double-connection]") {
+    CHECK(own_dial_yields(large_ski, small_ski, DoubleConnectionRule::spec));
+    CHECK_FALSE(own_dial_yields(small_ski, large_ski, DoubleConnectionRule::spec));
+    CHECK_FALSE(own_dial_yields(large_ski, small_ski, DoubleConnectionRule::legacy));
+    CHECK(own_dial_yields(small_ski, large_ski, DoubleConnectionRule::legacy));
+    for (auto rule : {DoubleConnectionRule::spec, DoubleConnectionRule::legacy})
+        CHECK_FALSE(own_dial_yields(large_ski, large_ski, rule));
+}
