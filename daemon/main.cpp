@@ -13,6 +13,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "dbus_service.hpp"
+#include "fd_limit.hpp"
 #include "hub/hub.hpp"
 #include "logging.hpp"
 #include "mdns/browser.hpp"
@@ -123,6 +124,8 @@ private:
 
 int run(const Options& options, std::span<char* const> args) {
     SignalThread::block();
+    // Before the strand exists: libwebsockets sizes its fd tables from the limit when its context is made.
+    daemon::raise_fd_limit(options.max_connections);
 
     const tls::Identity identity = load_identity(options);
     const std::string ship_id = effective_ship_id(options, identity.ski);
@@ -191,6 +194,7 @@ int run(const Options& options, std::span<char* const> args) {
     auto reload = [&] {
         try {
             const Options next = daemon::load_options(args);
+            daemon::check_ship_identity(next);
             if (publisher)
                 publisher->set_service(
                     local_service(next, ship_id, identity.ski, hub.port(), hub.auto_accept()));
@@ -248,6 +252,7 @@ int main(int argc, char** argv) {
     Options options;
     try {
         options = daemon::load_options(args);
+        if (options.action == daemon::Action::run) daemon::check_ship_identity(options);
     } catch (const daemon::UsageError& e) {
         std::fprintf(stderr, "shipd: %s\n", e.what());
         return daemon::exit_usage;

@@ -22,7 +22,14 @@ namespace ship::daemon {
 namespace {
 
 // Comments are allowed so the example config can explain itself; trailing commas are not (typos should fail).
-constexpr unsigned config_parse_flags = rapidjson::kParseCommentsFlag;
+// Iterative: the recursive parser overflows the stack on a deeply nested file (exit 139 instead of 2).
+constexpr unsigned config_parse_flags = rapidjson::kParseCommentsFlag | rapidjson::kParseIterativeFlag;
+
+// Settings sit at depth 1 and "categories" at 2; anything far deeper is a mistake, not a config.
+constexpr int max_config_depth = 32;
+
+// Editors on some systems start a UTF-8 file with a byte order mark; it carries no meaning in JSON.
+constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
 
 std::string in_quotes(std::string_view text) {
     return "'" + std::string(text) + "'";
@@ -265,47 +272,70 @@ Position position_of(std::string_view text, std::size_t offset) {
 }
 
 // RapidJSON's DOM forgets where a member was; this SAX pass remembers where each top-level key starts so
-// a bad value is reported at its line. It also refuses duplicate keys, which the DOM would keep silently.
+// a bad value is reported at its line. It also refuses what the DOM would take silently: duplicate keys, and
+// strings holding U+0000 (every consumer of a setting reads it as a C string and would cut it there); and
+// it bounds the nesting before the DOM is built.
 class KeyScanner : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, KeyScanner> {
 public:
     KeyScanner(std::string_view text, const rapidjson::StringStream& stream)
         : text_(text)
         , stream_(stream) {}
 
-    bool StartObject() { return ++depth_, true; }
+    bool StartObject() { return enter(); }
     bool EndObject(rapidjson::SizeType) { return --depth_, true; }
-    bool StartArray() { return ++depth_, true; }
+    bool StartArray() { return enter(); }
     bool EndArray(rapidjson::SizeType) { return --depth_, true; }
+    bool String(const char* str, rapidjson::SizeType length, bool) {
+        return no_nul(std::string_view(str, length), "a string value of");
+    }
     bool Key(const char* str, rapidjson::SizeType length, bool) {
-        if (depth_ != 1) return true;
-        // RapidJSON reads a string through a local copy of the stream, so during this callback Tell() is
-        // still at the key's opening quote. Walk back past the key if a future version moves it on.
+        const std::string_view key(str, length);
+        if (depth_ != 1) return no_nul(key, "a key inside");
+        const std::size_t start = string_start();
+        if (key.find('\0') != std::string_view::npos)
+            return refuse(start, "a key contains \\u0000 (NUL); keys and values must not");
+        current_ = key;
+        if (!keys_.emplace(current_, start).second)
+            return refuse(start, "key \"" + current_ + "\" appears twice");
+        return true;
+    }
+
+    const std::map<std::string, std::size_t>& keys() const { return keys_; }
+    // Set when the scan stopped on one of the refusals above (offset, message).
+    const std::optional<std::pair<std::size_t, std::string>>& refusal() const { return refusal_; }
+
+private:
+    bool enter() {
+        if (++depth_ <= max_config_depth) return true;
+        return refuse(stream_.Tell(), "nested deeper than " + std::to_string(max_config_depth) + " levels");
+    }
+    bool no_nul(std::string_view text, std::string_view what) {
+        if (text.find('\0') == std::string_view::npos) return true;
+        return refuse(string_start(), std::string(what) + " \"" + current_ +
+                                          "\" contains \\u0000 (NUL), which would cut the value short");
+    }
+    bool refuse(std::size_t offset, std::string why) {
+        refusal_.emplace(offset, std::move(why));
+        return false;
+    }
+    // RapidJSON reads a string through a local copy of the stream, so during a string callback Tell() is
+    // still at the opening quote. Walk back past the string if a future version moves it on.
+    std::size_t string_start() const {
         std::size_t start = std::min<std::size_t>(stream_.Tell(), text_.size() - 1);
         if (text_[start] != '"' && start >= 2) {
             start -= 2;
             while (start > 0 && !(text_[start] == '"' && text_[start - 1] != '\\'))
                 --start;
         }
-        std::string key(str, length);
-        if (!keys_.emplace(key, start).second) {
-            duplicate_ = std::move(key);
-            duplicate_offset_ = start;
-            return false;
-        }
-        return true;
+        return start;
     }
 
-    const std::map<std::string, std::size_t>& keys() const { return keys_; }
-    const std::optional<std::string>& duplicate() const { return duplicate_; }
-    std::size_t duplicate_offset() const { return duplicate_offset_; }
-
-private:
     std::string_view text_;
     const rapidjson::StringStream& stream_;
     int depth_ = 0;
+    std::string current_; // the top-level key whose value is being read
     std::map<std::string, std::size_t> keys_;
-    std::optional<std::string> duplicate_;
-    std::size_t duplicate_offset_ = 0;
+    std::optional<std::pair<std::size_t, std::string>> refusal_;
 };
 
 using Setter = std::function<std::optional<std::string>(const rapidjson::Value&, Options&)>;
@@ -442,8 +472,8 @@ const std::map<std::string, Setter, std::less<>>& config_keys() {
         {"country", string_setter(&Options::country, check_country)},
         {"auto_accept", bool_setter(&Options::auto_accept)},
         {"wait_for_trust", bool_setter(&Options::wait_for_trust)},
-        {"max_connections", count_setter(&Options::max_connections, 1024)},
-        {"max_handshakes", count_setter(&Options::max_handshakes, 1024)},
+        {"max_connections", count_setter(&Options::max_connections, max_connection_limit)},
+        {"max_handshakes", count_setter(&Options::max_handshakes, max_connection_limit)},
         {"double_connection_rule", choice_setter(&Options::double_connection_rule, rule_names)},
         {"tls_max_version", choice_setter(&Options::tls_max_version, tls_names)},
     };
@@ -465,24 +495,33 @@ std::string known_keys() {
 } // namespace
 
 Options apply_config_text(Options base, std::string_view text, std::string_view origin) {
-    // rapidjson wants a NUL-terminated buffer.
+    // Both passes read the same bytes through the same stream type: RapidJSON's own BOM skipping (which
+    // also drops a lone 0xEF, 0xBB or 0xBF) is for the DOM's Parse() only, and a scan that saw other bytes
+    // than the DOM once made a file with a BOM apply none of its settings.
+    if (text.substr(0, utf8_bom.size()) == utf8_bom) text.remove_prefix(utf8_bom.size());
+    // rapidjson's StringStream stops at the first NUL; a NUL byte anywhere would hide what follows it.
+    if (const auto nul = text.find('\0'); nul != std::string_view::npos)
+        throw UsageError(where(origin, text, nul) + ": the config file contains a NUL byte");
     const std::string buffer(text);
 
+    rapidjson::StringStream scan_stream(buffer.c_str());
+    KeyScanner scanner(buffer, scan_stream);
+    rapidjson::Reader reader;
+    if (!reader.Parse<config_parse_flags>(scan_stream, scanner)) {
+        if (const auto& refusal = scanner.refusal())
+            throw UsageError(where(origin, buffer, refusal->first) + ": " + refusal->second);
+        throw UsageError(where(origin, buffer, reader.GetErrorOffset()) + ": " +
+                         rapidjson::GetParseError_En(reader.GetParseErrorCode()));
+    }
+
     rapidjson::Document doc;
-    doc.Parse<config_parse_flags>(buffer.c_str(), buffer.size());
+    rapidjson::StringStream dom_stream(buffer.c_str());
+    doc.ParseStream<config_parse_flags>(dom_stream);
     if (doc.HasParseError()) {
         throw UsageError(where(origin, buffer, doc.GetErrorOffset()) + ": " +
                          rapidjson::GetParseError_En(doc.GetParseError()));
     }
     if (!doc.IsObject()) throw UsageError(std::string(origin) + ": the config must be a JSON object {...}");
-
-    rapidjson::StringStream stream(buffer.c_str());
-    KeyScanner scanner(buffer, stream);
-    rapidjson::Reader reader;
-    if (!reader.Parse<config_parse_flags>(stream, scanner) && scanner.duplicate()) {
-        throw UsageError(where(origin, buffer, scanner.duplicate_offset()) + ": key \"" +
-                         *scanner.duplicate() + "\" appears twice");
-    }
 
     // Report in file order, so the first mistake a user sees is the first one in the file.
     std::vector<std::pair<std::size_t, std::string>> members;
@@ -504,6 +543,7 @@ Options apply_config_text(Options base, std::string_view text, std::string_view 
         const auto& value = doc.FindMember(key.c_str())->value;
         if (auto bad = it->second(value, base))
             throw UsageError(where(origin, buffer, offset) + ": \"" + key + "\" " + *bad);
+        base.origins[key] = where(origin, buffer, offset) + ": \"" + key + "\"";
     }
     return base;
 }
@@ -547,7 +587,10 @@ Options load_options(std::span<char* const> args) {
         options.bus_address = cl.bus_address;
     }
     if (cl.no_mdns) options.mdns = false;
-    if (cl.ship_id) options.ship_id = *cl.ship_id;
+    if (cl.ship_id) {
+        options.ship_id = *cl.ship_id;
+        options.origins["ship_id"] = "--ship-id";
+    }
     if (cl.auto_accept) options.auto_accept = true;
     if (cl.log_level) options.log_level = *cl.log_level;
     return options;

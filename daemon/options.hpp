@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -21,6 +23,9 @@ inline constexpr int exit_usage = 2;   // bad command line or config file
 inline constexpr std::string_view default_config_file = "/etc/shipd/shipd.conf";
 inline constexpr std::string_view default_state_dir = "/var/lib/shipd";
 inline constexpr std::uint16_t default_port = 4711;
+// Upper bound of max_connections and max_handshakes: far above one fd per connection on a default system,
+// so start-up raises RLIMIT_NOFILE and warns when the limit is still too low.
+inline constexpr unsigned max_connection_limit = 65536;
 
 // A bad flag, value, key or config file. main prints what() and exits with exit_usage.
 class UsageError : public std::runtime_error {
@@ -62,6 +67,10 @@ struct Options {
     unsigned max_handshakes = 8; // connections not yet in data exchange
     DoubleConnectionRule double_connection_rule = DoubleConnectionRule::spec;
     TlsVersion tls_max_version = TlsVersion::tls1_3;
+
+    // Where each setting came from, by config key: "FILE:LINE:COL: \"brand\"" or "--ship-id". Only for
+    // messages about settings judged together (check_ship_identity); defaults have no entry.
+    std::map<std::string, std::string, std::less<>> origins;
 };
 
 // The whole procedure main needs: command line, then the config file it names (or the default one, which
@@ -73,6 +82,13 @@ Options load_options(std::span<char* const> args);
 Options apply_config_text(Options base, std::string_view text, std::string_view origin);
 // Reads `path` and applies it; a missing file is an error (load_options skips a missing default file itself).
 Options apply_config_file(Options base, const std::filesystem::path& path);
+
+// The own SHIP ID goes into every accessMethods message: ship::Connection refuses one that
+// ship::is_safe_control_string refuses, so shipd refuses it at start-up instead (UsageError naming the flag
+// or file:line:column and key). Without "ship_id" the derived one (brand-model-serial) is judged by its
+// parts. Defined in options_identity.cpp, apart from the parser, which must build without lib/ship (fuzz
+// target).
+void check_ship_identity(const Options& options);
 
 std::string usage_text(std::string_view program);
 

@@ -303,3 +303,87 @@ TEST_CASE("the shipped example config is valid", "[daemon][options]") {
     CHECK(o.port == default_port);
     CHECK(o.state_dir == default_state_dir);
 }
+
+TEST_CASE("a string holding \\u0000 is refused at its place, never cut short", "[daemon][options]") {
+    // Each of these was once taken as the text before the NUL ("" passed the non-empty check).
+    for (const std::string key : {"state_dir", "bus_address", "log_level", "bus", "double_connection_rule",
+                                  "tls_max_version", "brand", "organization"}) {
+        INFO(key);
+        CHECK_THAT(config_error("{\n  \"" + key + "\": \"warn\\u0000x\"\n}"),
+                   Catch::StartsWith("test.conf:2:") && Catch::Contains("\"" + key + "\"") &&
+                       Catch::Contains("\\u0000"));
+    }
+    CHECK_THAT(config_error(R"({"categories": [2], "x\u0000": 1})"), Catch::Contains("\\u0000"));
+    // A raw NUL byte would end RapidJSON's reading early and hide the settings after it.
+    CHECK_THAT(config_error(std::string("{\"port\": 1}\0{\"port\": 2}", 23)),
+               Catch::StartsWith("test.conf:1:12:") && Catch::Contains("NUL"));
+}
+
+TEST_CASE("a config starting with a UTF-8 BOM applies every setting", "[daemon][options]") {
+    const Options o =
+        apply_config_text(Options{}, "\xEF\xBB\xBF{\"port\": 1234, \"brand\": \"Acme\"}", "test.conf");
+    CHECK(o.port == 1234);
+    CHECK(o.brand == "Acme");
+    // Stray BOM bytes are not a BOM: refused, never skipped into silently ignored settings.
+    CHECK_THAT(config_error("\xBB{\"port\": 1234}"), Catch::StartsWith("test.conf:1:1:"));
+    CHECK_THAT(config_error("\xEF\xBB{\"port\": 1234}"), Catch::StartsWith("test.conf:1:1:"));
+    // Positions after a BOM count from the first character a user sees.
+    CHECK_THAT(config_error("\xEF\xBB\xBF{\"prot\": 1}"), Catch::StartsWith("test.conf:1:2:"));
+}
+
+TEST_CASE("a deeply nested config is refused with a message, not a crash", "[daemon][options]") {
+    // Two million levels overflowed the recursive parser's stack (exit 139).
+    CHECK_THAT(config_error(std::string(2'000'000, '[')),
+               Catch::StartsWith("test.conf:1:") && Catch::Contains("nested deeper than"));
+    CHECK_THAT(config_error("{\"categories\": " + std::string(100, '[') + std::string(100, ']') + "}"),
+               Catch::Contains("nested deeper than"));
+    std::string objects;
+    for (int i = 0; i < 200'000; ++i)
+        objects += "{\"a\":";
+    CHECK_THAT(config_error(objects), Catch::Contains("nested deeper than"));
+    // A sane file is nowhere near the bound.
+    CHECK(apply_config_text(Options{}, R"({"categories": [2, 4]})", "test.conf").categories.size() == 2);
+}
+
+TEST_CASE("max_connections and max_handshakes go up to 65536", "[daemon][options]") {
+    const Options o =
+        apply_config_text(Options{}, R"({"max_connections": 10000, "max_handshakes": 65536})", "test.conf");
+    CHECK(o.max_connections == 10000);
+    CHECK(o.max_handshakes == 65536);
+    CHECK_THAT(config_error(R"({"max_connections": 65537})"), Catch::Contains("\"max_connections\""));
+}
+
+TEST_CASE("a SHIP ID that SHIP messages cannot carry is refused at start-up, naming the flag or key",
+          "[daemon][options]") {
+    TempDir dir;
+    const auto check = [](const Options& o) -> std::string {
+        try {
+            check_ship_identity(o);
+        } catch (const UsageError& e) {
+            return e.what();
+        }
+        return "accepted";
+    };
+    const auto empty = dir.write("empty.conf", "{}");
+    for (const std::string id : {"a[b", "a]b", "a{b", "a}b", "a\"b", "a\\b", "my-datagram-1", "\xff\xfe"}) {
+        INFO(id);
+        CHECK_THAT(check(load({"--config", empty.string(), "--ship-id", id})),
+                   Catch::StartsWith("--ship-id: SHIP ID"));
+    }
+    CHECK(check(load({"--config", empty.string(), "--ship-id", "Acme-HEMS-1"})) == "accepted");
+
+    const auto in_file = dir.write("id.conf", "{\n  \"ship_id\": \"x{y\"\n}");
+    CHECK_THAT(check(load({"--config", in_file.string()})),
+               Catch::StartsWith(in_file.string() + ":2:3: \"ship_id\"") && Catch::Contains("x{y"));
+    // The command line wins over the file, and only the SHIP ID in use is judged.
+    CHECK(check(load({"--config", in_file.string(), "--ship-id", "ok-1"})) == "accepted");
+
+    // Without a SHIP ID the derived one (brand-model-serial) is judged by the part that breaks it.
+    const auto derived = dir.write("derived.conf", "{\"brand\": \"Acme\", \"model\": \"big datagram\"}");
+    CHECK_THAT(check(load({"--config", derived.string()})),
+               Catch::StartsWith(derived.string() + ":1:19: \"model\"") && Catch::Contains("derived"));
+    CHECK(check(load({"--config", derived.string(), "--ship-id", "ok-1"})) == "accepted");
+    // "type" is announced over mDNS only, never in a SHIP message.
+    const auto type = dir.write("type.conf", "{\"type\": \"[x]\"}");
+    CHECK(check(load({"--config", type.string()})) == "accepted");
+}
