@@ -8,6 +8,7 @@
 
 #include "net/strand.hpp"
 #include "ship/ski.hpp"
+#include "util/log_context.hpp"
 
 namespace ship::hub {
 
@@ -195,6 +196,7 @@ std::uint16_t Hub::port() const {
 net::Admission Hub::admit(const std::shared_ptr<net::Link>& link) {
     if (stopping_) return net::Admission::refuse("shutting down");
     const std::string& ski = link->peer_ski();
+    const util::LogScope scope(ski); // what follows decides about this one peer
     if (connections_.size() + held_links_.size() >= config_.max_connections) {
         spdlog::warn("refused SHIP connection from {} ({}): {} connections is the limit",
                      link->remote_address(), short_ski(ski), config_.max_connections);
@@ -240,6 +242,7 @@ net::Admission Hub::admit(const std::shared_ptr<net::Link>& link) {
 std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& link, Direction direction,
                                            std::vector<std::vector<std::uint8_t>> early, bool wait_over) {
     const std::string ski = link->peer_ski();
+    const util::LogScope scope(ski);
     std::shared_ptr<PeerConnection> built;
     auto result = registry_.swap(
         ski, direction,

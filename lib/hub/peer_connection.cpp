@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/strand.hpp"
+#include "util/log_context.hpp"
 
 namespace ship::hub {
 
@@ -88,6 +89,7 @@ void PeerConnection::on_message(net::Link&, std::vector<std::uint8_t> message) {
 
 void PeerConnection::on_closed(net::Link&, const net::CloseInfo& closed) {
     if (ended_) return;
+    const util::LogScope scope(ski(), to_string(state_));
     const net::CloseInfo info = closed; // the owner may drop the Link (and what `closed` refers to)
     ended_ = true;
     begin_close(); // whoever started it, the close has happened: nobody closes this connection again
@@ -116,7 +118,10 @@ void PeerConnection::arm(ship::TimerKind kind, ship::Duration after) {
 }
 
 void PeerConnection::run_actions() {
+    // Everything logged while this connection's actions run (here and in the owner) is about this peer.
+    util::LogScope scope(ski(), to_string(state_));
     for (auto& action : sme_.take_actions()) {
+        scope.set_state(to_string(state_));
         if (ended_) {
             // The socket is gone; only the terminal bookkeeping still matters.
             if (auto* state = std::get_if<action::StateChanged>(&action)) {
