@@ -10,8 +10,9 @@
 
 #include <spdlog/sinks/ansicolor_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
+
+#include "journal_sink.hpp"
 
 namespace ship::daemon {
 
@@ -35,9 +36,9 @@ void setup_logging(spdlog::level::level_enum level, LogTarget target) {
     std::shared_ptr<spdlog::logger> logger;
     switch (target) {
     case LogTarget::journal:
-        // The journal stamps time, unit and priority itself; the message is all it needs.
-        logger = std::make_shared<spdlog::logger>("shipd",
-                                                  std::make_shared<spdlog::sinks::systemd_sink_mt>("shipd"));
+        // The journal stamps time, unit and priority itself; the message and the peer's fields are all it
+        // needs (journalctl SHIP_SKI=<ski> shows one peer's story).
+        logger = std::make_shared<spdlog::logger>("shipd", std::make_shared<JournalSink>());
         break;
     case LogTarget::terminal:
         logger = std::make_shared<spdlog::logger>(
