@@ -158,7 +158,9 @@ constexpr auto handshake = std::chrono::seconds(5);
 } // namespace
 
 TEST_CASE("Trust given before the connection reaches hello approves its hello", "[hub][trust]") {
-    auto [hub_identity, peer_identity] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& hub_identity = identities.first;
+    const tls::Identity& peer_identity = identities.second;
     Node hub("hub", hub_identity);
     PausedPeer peer(peer_identity);
     peer.dial(hub.port(), hub.ski());
@@ -172,7 +174,9 @@ TEST_CASE("Trust given before the connection reaches hello approves its hello", 
 }
 
 TEST_CASE("AutoAccept turned on before the connection reaches hello accepts it", "[hub][trust]") {
-    auto [hub_identity, peer_identity] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& hub_identity = identities.first;
+    const tls::Identity& peer_identity = identities.second;
     Node hub("hub", hub_identity);
     PausedPeer peer(peer_identity);
     peer.dial(hub.port(), hub.ski());
@@ -189,7 +193,9 @@ TEST_CASE("AutoAccept turned on before the connection reaches hello accepts it",
 }
 
 TEST_CASE("An untrusted peer still waits in hello pending (control)", "[hub][trust]") {
-    auto [hub_identity, peer_identity] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& hub_identity = identities.first;
+    const tls::Identity& peer_identity = identities.second;
     Node hub("hub", hub_identity);
     PausedPeer peer(peer_identity);
     peer.dial(hub.port(), hub.ski());

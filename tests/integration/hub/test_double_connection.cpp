@@ -45,7 +45,9 @@ bool empty(Node& node) {
 // Both hubs trust each other and dial each other in the same instant, `rounds` times; between rounds both
 // withdraw trust (which closes the connection and stops redials) so every round starts from nothing.
 void simultaneous_rounds(DoubleConnectionRule rule, bool first_is_larger, int rounds) {
-    auto [larger, smaller] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& larger = identities.first;
+    const tls::Identity& smaller = identities.second;
     NodeOptions options;
     options.rule = rule;
     options.passive_wait = 3000ms; // the spec's value: the larger side must settle it long before
@@ -147,7 +149,9 @@ namespace {
 // refused before the upgrade (HTTP 503) or closed by the hub with exactly one close frame 4001 "double
 // connection" (one close owner: a second owner would cut the socket, 1001/1006, or lose the frame).
 void hundred_dials(DoubleConnectionRule rule, bool hub_is_larger) {
-    auto [larger, smaller] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& larger = identities.first;
+    const tls::Identity& smaller = identities.second;
     NodeOptions options;
     options.rule = rule;
     options.max_connections = 256;
@@ -238,7 +242,9 @@ namespace {
 // that holds the same certificate). The hub reports PeerDisconnected once, for the replacement, and the
 // replaced link's own close (reported later) reports nothing: per SKI the events alternate.
 void replaced(DoubleConnectionRule rule, bool hub_is_larger) {
-    auto [larger, smaller] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& larger = identities.first;
+    const tls::Identity& smaller = identities.second;
     NodeOptions options;
     options.rule = rule;
     options.passive_wait = 300ms;
@@ -302,7 +308,9 @@ TEST_CASE("bug class 3: a replaced connection's close produces no peer_disconnec
 // on it and aborts its own dial A before it ever opens. Fails if dial A were left running (it would open
 // later and, as the most recent, replace B) or B were refused.
 TEST_CASE("CONN_001: the larger SKI keeps the newer incoming link and aborts its own dial", "[hub][double]") {
-    auto [larger, smaller] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& larger = identities.first;
+    const tls::Identity& smaller = identities.second;
     NodeOptions options;
     options.connect_timeout = 30s; // dial A ends only because the hub aborts it
     Node hub("hub", larger, options);
@@ -335,7 +343,9 @@ TEST_CASE("CONN_001: the larger SKI keeps the newer incoming link and aborts its
 // Fails if fired timer entries stayed in the hub's timer table (bug class 10): every Connect on a connected
 // peer arms a zero-delay dial timer that fires, finds the peer connected and does nothing.
 TEST_CASE("bug class 10: fired timer entries are gone once they ran", "[hub][timers]") {
-    auto [larger, smaller] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& larger = identities.first;
+    const tls::Identity& smaller = identities.second;
     Node a("a", larger);
     Node b("b", smaller);
     REQUIRE_FALSE(b.call([&](Hub& h) { return h.trust(a.ski()); }));

@@ -38,7 +38,9 @@ TEST_CASE("bug class 1: an attempt that ends early never blocks later reconnects
     // Draw 1 (attempt 0, after the first try found no address) and draw 2 (attempt 0 again, after the
     // completed handshake reset the ladder) both come within 1.5 s, so the test does not wait up to 3 s.
     const auto seed = seed_with_draws({{0, 500ms, 1500ms}, {0, 100ms, 1500ms}});
-    auto [larger, smaller] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& larger = identities.first;
+    const tls::Identity& smaller = identities.second;
     NodeOptions options;
     options.seed = seed;
     Node a("a", larger, options);
@@ -107,7 +109,9 @@ namespace {
 // finish (no connectionClose confirm, no close frame back): the slot holds a closing entry for as long as
 // the test wants. A second hub with the peer's certificate then stands in for it.
 void closing_entry(bool hub_dials_again) {
-    auto [larger, smaller] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& larger = identities.first;
+    const tls::Identity& smaller = identities.second;
     NodeOptions options;
     // Legacy rule, larger SKI: a closing entry counted as alive would refuse the new incoming link (the
     // smaller SKI initiated it) instead of letting it replace the closing one.

@@ -32,7 +32,9 @@ void check_empty(Node& node) {
 // "connected".
 TEST_CASE("stop: one polite close per connection, dials cancelled, run() returns, no event after",
           "[hub][stop]") {
-    auto [larger, smaller] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& larger = identities.first;
+    const tls::Identity& smaller = identities.second;
     NodeOptions options;
     options.shutdown_bound = 30s;
     options.connect_timeout = 30s; // a dial that is not cancelled would hold the stop this long
@@ -109,7 +111,9 @@ TEST_CASE("bug class 6: no reconnect timer callback runs after stop", "[hub][sto
     // The frozen peer never confirms our connectionClose: the hub waits maxTime for it, so the drain lasts
     // about 3 s.
     options.ship_timers.close_max_time = 3000ms;
-    auto [larger, smaller] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& larger = identities.first;
+    const tls::Identity& smaller = identities.second;
     Node hub("hub", larger, options);
     Node frozen_peer("frozen", smaller);
 
@@ -152,7 +156,9 @@ TEST_CASE("bug class 7: a dial in flight at stop never registers", "[hub][stop]"
     options.shutdown_bound = 15s;
     options.ship_timers.close_max_time = 3000ms; // the frozen peer keeps the drain open this long
     options.connect_timeout = 15s;
-    auto [larger, smaller] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& larger = identities.first;
+    const tls::Identity& smaller = identities.second;
     Node hub("hub", larger, options);
     Node late("late", smaller);
     Node frozen_peer("frozen", make_identity("hubit-frozen"));

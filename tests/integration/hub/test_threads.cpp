@@ -14,7 +14,9 @@ namespace ship::hub::it {
 // or broke the alternation, if the pair did not settle afterwards, or (under TSan) on any data race.
 TEST_CASE("bug class 4: calls from other threads racing with connection churn never deadlock",
           "[hub][threads]") {
-    auto [larger, smaller] = larger_and_smaller();
+    const auto identities = larger_and_smaller();
+    const tls::Identity& larger = identities.first;
+    const tls::Identity& smaller = identities.second;
     NodeOptions options;
     options.passive_wait = 300ms;
     options.seed = 41;
