@@ -277,7 +277,12 @@ struct Connection::Impl {
         Duration left{0};
         if (armed & bit(TimerKind::hello_wait_for_ready))
             left = std::max(Duration{0}, std::chrono::duration_cast<Duration>(hello_deadline - now));
-        const Duration announced = std::max(left + config.timers.hello_inc, config.timers.hello_announce_min);
+        // A burst of requests must not buy days (10 000 of them added ~7 days and held a handshake slot
+        // that long): the time left never exceeds T_hello_init + T_hello_inc. HELLO_002's rounds (15 s
+        // left, plus 60 s) stay well inside that.
+        const Duration ceiling = config.timers.hello_init + config.timers.hello_inc;
+        const Duration announced =
+            std::max(std::min(left + config.timers.hello_inc, ceiling), config.timers.hello_announce_min);
         arm_wait_for_ready(now, announced);
         send_hello(our_phase, announced);
     }
