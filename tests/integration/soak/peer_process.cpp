@@ -64,7 +64,7 @@ bool PeerProcess::start(const std::string& shipd_ski, std::uint16_t shipd_port, 
     }
     const auto until = std::chrono::steady_clock::now() + timeout;
     std::string text;
-    while (text.find('\n') == std::string::npos) {
+    while (text.find("READY") == std::string::npos) {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
         pollfd fd{out[0], POLLIN, 0};
@@ -75,7 +75,7 @@ bool PeerProcess::start(const std::string& shipd_ski, std::uint16_t shipd_port, 
         text.append(buf, static_cast<std::size_t>(n));
     }
     close(out[0]);
-    if (text.starts_with("READY")) return true;
+    if (text.find("READY") != std::string::npos) return true;
     kill9();
     return false;
 }

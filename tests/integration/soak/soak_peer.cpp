@@ -10,6 +10,7 @@
 #include <stop_token>
 #include <string>
 
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "hub/hub.hpp"
@@ -26,6 +27,8 @@ int main(int argc, char** argv) {
         const auto port = static_cast<std::uint16_t>(std::stoul(argv[2]));
         const std::string ship_id = argv[3], shipd_ski = argv[4];
         const auto shipd_port = static_cast<std::uint16_t>(std::stoul(argv[5]));
+        // stdout carries only the READY line the test waits for.
+        spdlog::set_default_logger(spdlog::stderr_logger_mt("soak_peer"));
         spdlog::set_level(spdlog::level::info);
 
         const auto identity = ship::tls::load_or_create_identity(state, {ship_id, "shipd soak", {}, {}});

@@ -100,10 +100,7 @@ public:
         bus_proxy_->finishRegistration();
     }
 
-    ~Soak() {
-        stop_peers();
-        client_.reset();
-    }
+    ~Soak() { stop_peers(); }
 
     void run() {
         start_shipd();
