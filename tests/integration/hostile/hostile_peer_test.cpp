@@ -2,6 +2,7 @@
 // every way the transport and SHIP allow. After each case shipd must still run and answer on D-Bus, the
 // bystander must still be in data exchange, the offender must have got the documented close, and shipd's
 // RSS must come back to where it was (within a tolerance, see rss_tolerance_kib).
+#include <algorithm>
 #include <functional>
 #include <future>
 #include <iostream>
@@ -122,7 +123,7 @@ struct SlowCases {
             ScriptedPeer peer(port);
             std::pair<Ending, std::size_t> result{Ending{}, 0};
             if (!peer.start_tls(id)) return result;
-            const std::string request = peer.upgrade_request();
+            const std::string request = ScriptedPeer::upgrade_request();
             const auto start = Clock::now();
             // One byte per second; the wait between bytes is a read, so shipd's close ends it at once.
             while (result.second < request.size() && Clock::now() - start < bound) {
@@ -182,7 +183,7 @@ TEST_CASE("slowloris (upgrade request at 1 byte/s): shipd drops it at its header
     const auto [end, bytes] = slow_cases().slowloris.get();
     INFO(describe(end) << ", " << bytes << " bytes sent");
     CHECK(end.ended);
-    CHECK(bytes < ScriptedPeer(shipd().port()).upgrade_request().size()); // never got to finish the request
+    CHECK(bytes < ScriptedPeer::upgrade_request().size()); // never got to finish the request
     CHECK(end.after <= scaled(8s));
     check_slow_survived("slowloris", "hang-up after " + std::to_string(bytes) + " bytes, " + describe(end));
 }
@@ -363,11 +364,14 @@ struct BurstResult {
     std::map<int, std::size_t> by_status; // HTTP status (0: none, -1: TLS refused, -101: no CMI) -> count
     std::string summary;
     long ms = 0;
+    std::size_t closed_4452 = 0; // admitted peers that aborted their hello and got shipd's 4452
 };
 
 // `peers` distinct SKIs handshake at once (8 threads); every peer stays open until all have their answer.
 // Admitted ones exchange CMI, so they sit in hello (60 s) rather than at the 10 s CMI timeout meanwhile.
-BurstResult burst(std::size_t peers, const std::string& name) {
+// Then they leave: all at once without a word (`abrupt`), or each aborting its hello and waiting for the
+// close, so that every slot is known to be free when this returns.
+BurstResult burst(std::size_t peers, const std::string& name, bool abrupt) {
     constexpr std::size_t workers = 8;
     const auto t0 = Clock::now();
     std::vector<ship::tls::Identity> ids(peers);
@@ -410,7 +414,18 @@ BurstResult burst(std::size_t peers, const std::string& name) {
     const bool intact = shipd().bystander_intact(why); // while the admitted handshakes are open
     INFO(why);
     CHECK(intact);
-    return r; // `open` goes out of scope: every offender hangs up at once
+    if (!abrupt) {
+        // Each admitted peer aborts its hello and waits for shipd's 4452 and the end of the socket.
+        const Bytes aborted =
+            ship::msg::encode(ship::msg::ConnectionHello{ship::msg::HelloPhase::aborted, {}, {}});
+        std::vector<int> codes(peers, 0);
+        in_parallel([&](std::size_t i) {
+            if (!open[i] || status[i] != 101 || !open[i]->send_ship(aborted)) return;
+            codes[i] = open[i]->wait_end(scaled(10s)).code.value_or(0);
+        });
+        r.closed_4452 = static_cast<std::size_t>(std::count(codes.begin(), codes.end(), 4452));
+    }
+    return r; // `open` goes out of scope: every offender still there hangs up at once
 }
 
 // The slots come back: a new handshake is admitted once shipd has seen the hang-ups.
@@ -419,7 +434,10 @@ bool admits_again() {
     while (Clock::now() < until) {
         ScriptedPeer late(shipd().port());
         REQUIRE(late.start_tls(offender("burst-late")));
-        if (ScriptedPeer::http_status(late.upgrade()) == 101) return true;
+        if (ScriptedPeer::http_status(late.upgrade()) != 101) continue;
+        late.send_ship({0x00, 0x01}); // wrong CMI: shipd closes it, and the slot is free again on return
+        late.wait_end(scaled(5s));
+        return true;
     }
     return false;
 }
@@ -433,9 +451,11 @@ TEST_CASE("500 simultaneous handshakes from distinct SKIs, limit 64: 64 admitted
     const std::size_t known_before = shipd().dbus().hub().ListPeers().size();
     long plateau = 0;
     // Twice: the first burst grows the allocator's arenas once (retention), the second must not grow them
-    // further; a per-connection leak would add about as much again.
+    // further; a per-connection leak would add about as much again. The first round ends politely so the
+    // second starts with every slot free; the second ends with 64 abrupt hang-ups.
     for (int round = 1; round <= 2; ++round) {
-        const BurstResult r = burst(peers, "burst" + std::to_string(round));
+        const BurstResult r = burst(peers, "burst" + std::to_string(round), round == 2);
+        if (round == 1) CHECK(r.closed_4452 == limit);
         INFO("round " << round << ": " << r.summary);
         CHECK(r.by_status.count(101) == 1);
         CHECK(r.by_status.count(503) == 1);

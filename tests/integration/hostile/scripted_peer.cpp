@@ -88,7 +88,7 @@ bool ScriptedPeer::write_raw(std::string_view bytes) {
     return !gone_;
 }
 
-std::string ScriptedPeer::upgrade_request(const std::string& path) const {
+std::string ScriptedPeer::upgrade_request(const std::string& path) {
     return "GET " + path +
            " HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -227,11 +227,18 @@ Ending ScriptedPeer::wait_end(Clock::duration timeout) {
         auto frame = read_frame(until - Clock::now());
         if (frame.opcode == opcode_close) {
             end.ended = true;
+            end.after = Clock::now() - start;
             if (frame.payload.size() >= 2) {
                 end.code = static_cast<std::uint16_t>((frame.payload[0] << 8) | frame.payload[1]);
                 end.reason.assign(frame.payload.begin() + 2, frame.payload.end());
             }
-            break;
+            // Answer the close as RFC 6455 asks, then read to EOF: once shipd has closed its socket it has
+            // also dropped the connection, so the next case finds its handshake slot free.
+            frame.payload.resize(std::min<std::size_t>(frame.payload.size(), 2));
+            send_frame(opcode_close, frame.payload);
+            while (read_frame(until - Clock::now()).opcode >= 0) {
+            }
+            return end;
         }
         if (frame.opcode == opcode_binary) {
             end.messages.push_back(std::move(frame.payload));

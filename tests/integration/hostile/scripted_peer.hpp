@@ -51,7 +51,7 @@ public:
     // Writes bytes as they are (through TLS once started). False once the connection is gone or a write
     // stalls beyond the send timeout (shipd stopped reading).
     bool write_raw(std::string_view bytes);
-    std::string upgrade_request(const std::string& path = "/ship/") const;
+    static std::string upgrade_request(const std::string& path = "/ship/");
     // Sends the upgrade request; returns the response head ("" if none came).
     std::string upgrade(const std::string& path = "/ship/");
     static int http_status(const std::string& head); // 0 if not an HTTP status line
@@ -65,7 +65,8 @@ public:
     WsFrame read_frame(Clock::duration timeout);
     // The next binary message (pings answered, nothing else skipped); nullopt at the end or deadline.
     std::optional<Bytes> read_message(Clock::duration timeout);
-    // Reads until shipd closes (close frame and/or EOF) or the deadline.
+    // Reads until shipd closes (close frame and/or EOF) or the deadline. A close frame is answered and the
+    // connection read to its end; `after` is when the close frame came.
     Ending wait_end(Clock::duration timeout);
 
     // SHIP steps as a conforming client does them, each checked against shipd's answer.
