@@ -146,7 +146,22 @@ TEST_CASE("kill -9 during trust writes: trust.json is the acknowledged or the in
         const bool is_in_flight = in_flight && *file == *in_flight;
         REQUIRE((is_acknowledged || is_in_flight));
         (is_acknowledged ? as_acknowledged : as_in_flight) += 1;
+        std::cout << "[crash] " << it << ": kill after " << delay.count() << " us: file holds the "
+                  << (is_acknowledged ? "acknowledged" : "in-flight") << " version, " << file->size()
+                  << " trusted\n";
         on_disk = *file;
+    }
+    {
+        // The last file is loaded too.
+        ShipdProcess shipd({"--state-dir", state.string(), "--port", "0", "--no-mdns", "--bus-address",
+                            bus.address(), "--log-level", "warn"},
+                           dir.path / "shipd.log");
+        REQUIRE(shipd.wait_notify("READY=1", scaled(10s)));
+        Client client(bus.address());
+        SkiSet loaded;
+        for (const auto& p : client.hub().ListPeers())
+            if (p.get<3>()) loaded.insert(p.get<0>());
+        CHECK(loaded == on_disk);
     }
 
     std::size_t leftovers = 0;
