@@ -255,6 +255,7 @@ struct DbusService::Impl {
 
     mutable std::mutex properties_mutex;
     HubProperties props;
+    std::optional<std::string> qr_code; // strand only: set by a reload, wins over the hub's start-up text
 
     std::unique_ptr<HubObject> hub_object;
     std::map<std::string, std::unique_ptr<PeerObject>> peers; // strand only
@@ -454,11 +455,12 @@ void DbusService::Impl::emit(Emit&& send) {
 }
 
 void DbusService::Impl::refresh_hub_properties() {
-    const HubProperties now = read_hub_properties(hub);
+    HubProperties now = read_hub_properties(hub);
+    if (qr_code) now.qr_code = *qr_code;
     std::vector<std::string> changed;
     {
         std::lock_guard lock(properties_mutex);
-        // LocalSKI, ShipID and Version are announced as constant; Port and QRCode may change once.
+        // LocalSKI, ShipID and Version are announced as constant; Port may change once, QRCode on a reload.
         if (now.port != props.port) changed.emplace_back("Port");
         if (now.qr_code != props.qr_code) changed.emplace_back("QRCode");
         if (now.auto_accept != props.auto_accept) changed.emplace_back("AutoAccept");
@@ -554,6 +556,11 @@ void DbusService::start(std::chrono::milliseconds timeout) {
 }
 
 void DbusService::hub_properties_changed() {
+    impl_->refresh_hub_properties();
+}
+
+void DbusService::set_qr_code(std::string qr_code) {
+    impl_->qr_code = std::move(qr_code);
     impl_->refresh_hub_properties();
 }
 

@@ -60,6 +60,10 @@ public:
     // (e.g. once the listening port is known, or after the hub changed a setting by itself).
     void hub_properties_changed();
 
+    // Strand: the installation QR text after a reload changed brand, model, type, serial or categories (the
+    // hub keeps the one it started with). Replaces what QRCode returns and announces it if it differs.
+    void set_qr_code(std::string qr_code);
+
     // The connection's unique name (":1.42"), for logs and tests.
     std::string unique_name() const;
 

@@ -198,6 +198,8 @@ int run(const Options& options, std::span<char* const> args) {
             if (publisher)
                 publisher->set_service(
                     local_service(next, ship_id, identity.ski, hub.port(), hub.auto_accept()));
+            dbus.set_qr_code(
+                mdns::installation_qr_text(local_service(next, ship_id, identity.ski, 0, false)));
             spdlog::info(
                 "configuration reloaded: brand, model, type, serial and categories are announced anew; "
                 "the other settings take effect at the next start");
