@@ -111,7 +111,8 @@ void check_limits(const daemon::Options& o) {
     for (const auto* text : {&o.brand, &o.model, &o.type, &o.serial})
         FUZZ_REQUIRE(is_identity_text(*text, 32), "identity text " + printable(*text));
     FUZZ_REQUIRE(o.country.empty() || o.country.size() == 2, "country " + printable(o.country));
-    FUZZ_REQUIRE(o.max_connections >= 1 && o.max_connections <= daemon::max_connection_limit, "max_connections");
+    FUZZ_REQUIRE(o.max_connections >= 1 && o.max_connections <= daemon::max_connection_limit,
+                 "max_connections");
     FUZZ_REQUIRE(o.max_handshakes >= 1 && o.max_handshakes <= daemon::max_connection_limit, "max_handshakes");
     FUZZ_REQUIRE((o.bus == daemon::BusKind::address) == !o.bus_address.empty(),
                  "bus and bus_address disagree");
