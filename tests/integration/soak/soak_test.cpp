@@ -314,9 +314,14 @@ private:
     // live connection is ended first, so that both really dial (each hub dials only absent peers).
     void double_dial(SoakPeer& p) {
         ++counts_["double-dial"];
+        // The peer ends its side too, in the same strand turn as its dial: a closing connection counts as
+        // absent, so its hub dials at once instead of waiting for shipd's close to arrive.
+        p.node->async([this](hub::Hub& h) {
+            h.disconnect(shipd_ski_, "soak: before a double dial");
+            return h.connect(shipd_ski_, "127.0.0.1", shipd_port_);
+        });
         if (checker_->connected(p.ski))
             dbus("Disconnect", [&] { client_->hub().Disconnect(p.ski, "soak: before a double dial"); });
-        p.node->async([this](hub::Hub& h) { return h.connect(shipd_ski_, "127.0.0.1", shipd_port_); });
         if (p.trusted) dbus("Connect", [&] { client_->hub().Connect(p.ski, "127.0.0.1", p.port); });
     }
 
