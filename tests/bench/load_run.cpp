@@ -2,12 +2,20 @@
 
 #include <algorithm>
 
+#include <rapidjson/document.h>
+
 namespace ship::bench {
 
 namespace {
 
-// A small SPINE read, as an energy manager sends many of; msgCounter differs per message.
-std::string datagram(std::size_t counter) {
+std::uint64_t now_ns() {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
+}
+
+// A small SPINE read, as an energy manager sends many of. msgCounter (unique per sender, as SPINE wants) is
+// the send time, so the receiving process can tell the latency.
+std::string datagram(std::uint64_t counter) {
     return R"({"datagram":{"header":{"specificationVersion":"1.3.0","addressSource":{"device":"d:_i:shipbench",)"
            R"("entity":[0],"feature":0},"addressDestination":{"entity":[0],"feature":0},"msgCounter":)" +
            std::to_string(counter) +
@@ -42,7 +50,7 @@ struct LoadRun::Slot final : net::ShipSessionEvents {
         if (run.plan_.messages > 0) {
             if (run.result_.first_send == Clock::time_point{}) run.result_.first_send = now;
             for (std::size_t i = 0; i < run.plan_.messages; ++i) {
-                if (auto error = session->send_data(datagram(i + 1))) {
+                if (auto error = session->send_data(datagram(now_ns()))) {
                     fail("send_data: " + *error);
                     return;
                 }
@@ -69,6 +77,8 @@ struct LoadRun::Slot final : net::ShipSessionEvents {
             session->close("shipbench done");
         }
     }
+
+    void on_data(net::ShipSession&, const std::string& json) override { run.received(json); }
 
     void on_ended(net::ShipSession&, const std::string& ship_reason, const net::CloseInfo& info) override {
         flush_poll.cancel();
@@ -129,6 +139,11 @@ void LoadRun::start() {
             ++next_;
             ++finished_;
         }
+        if (result_.messages_received < plan_.expect_received) {
+            result_.failures["data messages not received before the deadline"] +=
+                plan_.expect_received - result_.messages_received;
+            plan_.expect_received = 0;
+        }
         check_done();
     });
     const auto first = std::min(plan_.concurrency, identities_.size());
@@ -172,8 +187,30 @@ void LoadRun::finished(Slot&) {
     check_done();
 }
 
+void LoadRun::received(const std::string& json) {
+    const auto now = Clock::now();
+    const auto arrived_ns = now_ns();
+    if (result_.messages_received++ == 0) result_.first_received = now;
+    result_.last_received = now;
+    rapidjson::Document doc;
+    doc.Parse(json.c_str(), json.size());
+    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("datagram") && doc["datagram"].IsObject()) {
+        const auto& datagram = doc["datagram"];
+        if (datagram.HasMember("header") && datagram["header"].IsObject()) {
+            const auto& header = datagram["header"];
+            if (header.HasMember("msgCounter") && header["msgCounter"].IsUint64()) {
+                const auto stamp = header["msgCounter"].GetUint64();
+                if (stamp <= arrived_ns)
+                    result_.receive_ms.push_back(static_cast<double>(arrived_ns - stamp) / 1e6);
+            }
+        }
+    }
+    check_done();
+}
+
 void LoadRun::check_done() {
     if (done_called_ || finished_ < identities_.size()) return;
+    if (plan_.hold && result_.messages_received < plan_.expect_received && result_.completed > 0) return;
     done_called_ = true;
     deadline_.cancel();
     done_();

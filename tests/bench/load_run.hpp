@@ -1,5 +1,6 @@
 // One shipbench run on the strand: N SHIP client connections, C in their handshake at a time, each with its
 // own certificate, driven to data exchange, then M data messages each; timings and failure reasons recorded.
+// Every data message carries its send time (steady_clock ns) in msgCounter, and so may every one it receives.
 #pragma once
 
 #include <chrono>
@@ -27,6 +28,8 @@ struct LoadPlan {
     std::size_t concurrency = 1;
     std::size_t messages = 0;
     bool hold = false; // keep the connections in data exchange instead of closing them politely
+    // With hold: the run is done only once this many data messages arrived from the daemon (app → peer path).
+    std::size_t expect_received = 0;
     std::chrono::milliseconds deadline{60'000};
 };
 
@@ -34,6 +37,9 @@ struct LoadResult {
     std::vector<double> handshake_ms; // TCP connect → data exchange, one per completed connection
     std::size_t completed = 0;
     std::size_t messages_sent = 0;
+    std::size_t messages_received = 0;
+    std::vector<double> receive_ms; // send stamp in msgCounter → arrival here, one per stamped message
+    Clock::time_point first_received{}, last_received{};
     Clock::time_point first_dial{}, last_completed{}, first_send{}, last_flushed{};
     std::map<std::string, std::size_t> failures; // reason → count
 };
@@ -64,6 +70,8 @@ private:
     std::vector<tls::Identity> identities_;
     std::function<void()> done_;
     std::vector<std::unique_ptr<Slot>> slots_;
+    void received(const std::string& json);
+
     std::size_t next_ = 0, in_handshake_ = 0, finished_ = 0;
     bool done_called_ = false;
     net::Timer deadline_;

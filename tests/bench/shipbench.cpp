@@ -39,9 +39,11 @@ struct Options {
 [[noreturn]] void usage(int code) {
     (code == 0 ? std::cout : std::cerr)
         << "usage: shipbench --host H --port P --ski SKI [--connections N] [--concurrency C] [--messages M]\n"
-           "                 [--pid PID] [--hold] [--settle MS] [--sigterm] [--deadline S] [--json]\n"
+           "                 [--pid PID] [--hold] [--receive N] [--settle MS] [--sigterm] [--deadline S] "
+           "[--json]\n"
            "  --ski SKI        the daemon's SKI (40 hex; shipd --print-ski, or its READY STATUS line)\n"
            "  --hold           keep every connection in data exchange until the end (idle-connection cost)\n"
+           "  --receive N      with --hold: also wait until N data messages came from the daemon (SendData)\n"
            "  --settle MS      with --hold: wait this long before the 'after' memory reading\n"
            "  --sigterm        with --pid: after the run send SIGTERM and time until the process is gone\n"
            "  --deadline S     give up on unfinished connections after S seconds (default 60)\n";
@@ -73,6 +75,7 @@ Options parse(int argc, char** argv) {
         o_settle,
         o_term,
         o_dl,
+        o_recv,
         o_help
     };
     static const option longs[] = {{"host", required_argument, nullptr, o_host},
@@ -87,6 +90,7 @@ Options parse(int argc, char** argv) {
                                    {"settle", required_argument, nullptr, o_settle},
                                    {"sigterm", no_argument, nullptr, o_term},
                                    {"deadline", required_argument, nullptr, o_dl},
+                                   {"receive", required_argument, nullptr, o_recv},
                                    {"help", no_argument, nullptr, o_help},
                                    {nullptr, 0, nullptr, 0}};
     Options o;
@@ -130,6 +134,9 @@ Options parse(int argc, char** argv) {
         case o_dl:
             o.plan.deadline = std::chrono::seconds(number("--deadline", optarg, 86'400));
             break;
+        case o_recv:
+            o.plan.expect_received = number("--receive", optarg, 100'000'000);
+            break;
         case o_help:
             usage(0);
         default:
@@ -139,6 +146,10 @@ Options parse(int argc, char** argv) {
     if (optind != argc || o.plan.port == 0 || o.plan.ski.size() != 40 || o.connections == 0 ||
         o.plan.concurrency == 0)
         usage(2);
+    if (o.plan.expect_received > 0 && !o.plan.hold) {
+        std::cerr << "shipbench: --receive needs --hold\n";
+        std::exit(2);
+    }
     if (o.sigterm && o.pid == 0) {
         std::cerr << "shipbench: --sigterm needs --pid\n";
         std::exit(2);
@@ -162,6 +173,7 @@ struct Report {
     double identities_s = 0;
     bench::LoadResult load;
     double p50 = 0, p90 = 0, p99 = 0, max = 0, handshakes_per_s = 0, messages_per_s = 0, wall_s = 0;
+    double received_per_s = 0, receive_p50 = 0, receive_p99 = 0, receive_max = 0;
     std::optional<long> rss_before, rss_after;
     std::optional<double> cpu_s, sigterm_exit_ms;
     double own_cpu_s = 0;
@@ -183,6 +195,10 @@ void print_table(const Report& r) {
     if (r.messages_per_connection > 0)
         std::printf("  %-34s %zu sent, %.1f /s (written to the socket)\n", "data messages",
                     r.load.messages_sent, r.messages_per_s);
+    if (r.load.messages_received > 0)
+        std::printf("  %-34s %zu, %.1f /s, latency p50 %.3f  p99 %.3f  max %.3f ms\n",
+                    "data messages received", r.load.messages_received, r.received_per_s, r.receive_p50,
+                    r.receive_p99, r.receive_max);
     std::size_t failed = 0;
     for (const auto& [reason, count] : r.load.failures)
         failed += count;
@@ -229,6 +245,14 @@ void print_json(const Report& r) {
     key_num("wall_s", r.wall_s);
     w.Key("messages_sent"), w.Uint64(r.load.messages_sent);
     key_num("messages_per_s", r.messages_per_s);
+    w.Key("messages_received"), w.Uint64(r.load.messages_received);
+    key_num("received_per_s", r.received_per_s);
+    w.Key("receive_ms");
+    w.StartObject();
+    key_num("p50", r.receive_p50);
+    key_num("p99", r.receive_p99);
+    key_num("max", r.receive_max);
+    w.EndObject();
     w.Key("failures");
     w.StartObject();
     for (const auto& [reason, count] : r.load.failures) {
@@ -327,6 +351,15 @@ int main(int argc, char** argv) {
     }
     if (l.messages_sent > 0 && l.last_flushed > l.first_send)
         report.messages_per_s = static_cast<double>(l.messages_sent) / seconds(l.first_send, l.last_flushed);
+
+    if (l.messages_received > 1 && l.last_received > l.first_received)
+        report.received_per_s =
+            static_cast<double>(l.messages_received - 1) / seconds(l.first_received, l.last_received);
+    std::vector<double> received = l.receive_ms;
+    std::sort(received.begin(), received.end());
+    report.receive_p50 = percentile(received, 50);
+    report.receive_p99 = percentile(received, 99);
+    report.receive_max = received.empty() ? 0 : received.back();
 
     if (options.json)
         print_json(report);
