@@ -205,6 +205,7 @@ private:
     void make_peers() {
         const std::size_t in_process = env_number("SHIPD_SOAK_PEERS", 48);
         const std::size_t children = env_number("SHIPD_SOAK_CHILD_PEERS", 4);
+        REQUIRE(in_process >= 1); // the schedule's churn events need an in-process peer
         for (std::size_t i = 0; i < in_process; ++i) {
             const std::string name = "soak" + std::to_string(i);
             hub::it::NodeOptions options;
