@@ -251,6 +251,10 @@ struct DbusService::Impl {
     // Once stopped is set (under emit_mutex, by the stop callback) nothing is emitted any more.
     std::mutex emit_mutex;
     bool stopped = false;
+    // Strand only. No signal leaves before org.shipd.Hub1 is ours: one sent from our unique name alone
+    // reaches no app (they match on the well-known name), so a PeerConnected would be lost and the app's
+    // first word on that SKI would be PeerDisconnected. start() turns this on and announces who is connected.
+    bool serving = false;
     std::optional<std::stop_callback<std::function<void()>>> on_stop;
 
     mutable std::mutex properties_mutex;
@@ -445,7 +449,7 @@ void DbusService::Impl::set_flag(bool HubProperties::*field, void (HubApi::*sett
 template <typename Emit>
 void DbusService::Impl::emit(Emit&& send) {
     std::lock_guard lock(emit_mutex);
-    if (stopped) return;
+    if (stopped || !serving) return;
     try {
         send();
         bus->wake();
@@ -533,25 +537,38 @@ DbusService::~DbusService() = default;
 
 void DbusService::start(std::chrono::milliseconds timeout) {
     auto& impl = *impl_;
-    auto done = std::make_shared<std::promise<void>>();
-    auto ready = done->get_future();
-    impl.config.post([&impl, done] {
-        try {
-            impl.refresh_hub_properties();
-            for (const auto& peer : impl.hub.list_peers())
-                impl.add_or_update_peer(peer);
-            done->set_value();
-        } catch (...) {
-            done->set_exception(std::current_exception());
-        }
+    // Runs `step` on the strand and waits for it (the strand is running: see the header).
+    auto on_strand = [&impl, timeout](std::function<void()> step) {
+        auto done = std::make_shared<std::promise<void>>();
+        auto ready = done->get_future();
+        impl.config.post([done, step = std::move(step)] {
+            try {
+                step();
+                done->set_value();
+            } catch (...) {
+                done->set_exception(std::current_exception());
+            }
+        });
+        if (ready.wait_for(timeout) != std::future_status::ready)
+            throw std::runtime_error("D-Bus: the hub did not answer within " +
+                                     std::to_string(timeout.count()) + " ms while the service started");
+        ready.get();
+    };
+    on_strand([&impl] {
+        impl.refresh_hub_properties();
+        for (const auto& peer : impl.hub.list_peers())
+            impl.add_or_update_peer(peer);
     });
-    if (ready.wait_for(timeout) != std::future_status::ready)
-        throw std::runtime_error("D-Bus: the hub did not answer within " + std::to_string(timeout.count()) +
-                                 " ms while the service started");
-    ready.get();
-    // The name last: whoever sees org.shipd.Hub1 appear finds the objects already there.
+    // The name after the objects: whoever sees org.shipd.Hub1 appear finds them already there.
     impl.bus->connection->requestName(dbus_service_name);
     impl.bus_thread = std::thread([&impl] { impl.bus_loop(); });
+    // Signals from here on; the peers that reached data exchange while the name was not ours are announced
+    // now, in the same strand step, so per SKI an app still sees PeerConnected first and alternation holds.
+    on_strand([&impl] {
+        impl.serving = true;
+        for (const auto& peer : impl.hub.list_peers())
+            if (peer.connected) impl.emit([&] { impl.hub_object->emitPeerConnected(peer.ski); });
+    });
     spdlog::info("D-Bus: serving {} as {}", dbus_service_name, unique_name());
 }
 

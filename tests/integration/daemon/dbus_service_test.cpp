@@ -378,3 +378,42 @@ TEST_CASE("the bus going away is reported once", "[daemon][dbus]") {
     CHECK_FALSE(failure.get().empty());
     strand.stop();
 }
+
+// Soak finding 1: shipd's hub accepts and dials while the service is still starting. A peer that reached data
+// exchange before org.shipd.Hub1 was owned had its PeerConnected sent from the unique name alone, which no
+// app (matching on the well-known name) receives; its first signal was then PeerDisconnected.
+TEST_CASE("a peer connected before the name is owned is announced once the service serves",
+          "[daemon][dbus]") {
+    TempDir dir;
+    PrivateBus bus{dir.path};
+    FakeStrand strand;
+    FakeHub hub{strand};
+    std::stop_source stop;
+    strand.run([&] { hub.peers[ski_a] = peer_a(); });      // connected
+    auto client = std::make_unique<Client>(bus.address()); // subscribed before the service exists
+    auto service = std::make_unique<DbusService>(
+        ship::daemon::DbusServiceConfig{ship::daemon::BusKind::address,
+                                        bus.address(),
+                                        "9.8.7-test",
+                                        [&](std::function<void()> fn) { strand.post(std::move(fn)); },
+                                        {}},
+        hub, stop.get_token());
+    strand.run([&] {
+        service->peer_connected(ski_a); // as the hub does, before the service has started
+        service->data_received(ski_a, R"({"datagram":{}})");
+    });
+    service->start();
+    strand.run([&] { service->peer_disconnected(ski_a, "closed by peer"); });
+
+    REQUIRE(client->wait_signal("PeerDisconnected"));
+    std::vector<std::string> seen;
+    for (const auto& s : client->signals())
+        if (s.name == "PeerConnected" || s.name == "PeerDisconnected" || s.name == "DataReceived")
+            seen.push_back(s.name + " " + s.args.at(0));
+    CHECK(seen == std::vector<std::string>{std::string("PeerConnected ") + ski_a,
+                                           std::string("PeerDisconnected ") + ski_a});
+
+    client.reset();
+    strand.stop();
+    service.reset();
+}
