@@ -135,6 +135,9 @@ std::filesystem::path aside_name(const std::filesystem::path& path) {
 
 TrustStore TrustStore::load(const std::filesystem::path& state_dir, CorruptTrustFile on_corrupt) {
     TrustStore store(state_dir / file_name);
+    // A kill during a write leaves its temporary behind; the target itself is always whole.
+    if (const auto n = ship::util::remove_stale_temporaries(store.path_))
+        spdlog::info("removed {} temporary trust file(s) left by an interrupted write", n);
     const std::optional<std::string> text = ship::util::read_file(store.path_);
     if (!text) return store;
     try {

@@ -91,6 +91,19 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     if (::fsync(dfd.get()) != 0) throw_errno(errno, "fsync directory after writing", path);
 }
 
+std::size_t remove_stale_temporaries(const std::filesystem::path& path) {
+    const std::string prefix = "." + path.filename().string() + ".tmp-";
+    std::size_t removed = 0;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(directory_of(path), ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+            std::filesystem::remove(entry.path(), ec))
+            ++removed;
+    }
+    return removed;
+}
+
 std::optional<std::string> read_file(const std::filesystem::path& path) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {

@@ -184,3 +184,22 @@ TEST_CASE("trust store: a corrupt file is moved aside when the caller allows sta
     again.trust(ski_a);
     CHECK(TrustStore::load(dir.path).is_trusted(ski_a));
 }
+
+// Hostile-suite finding: every kill -9 during a write left a `.trust.json.tmp-*` behind, for ever.
+TEST_CASE("trust store: temporaries left by an interrupted write are removed at load, the file is kept",
+          "[trust]") {
+    TempDir dir;
+    {
+        auto store = TrustStore::load(dir.path);
+        store.trust(ski_a);
+    }
+    for (const char* name : {".trust.json.tmp-1a2b3c", ".trust.json.tmp-zz"})
+        std::ofstream(dir.path / name) << "{\"half";
+    std::ofstream(dir.path / ".other.tmp-1") << "not ours";
+
+    auto store = TrustStore::load(dir.path);
+    CHECK(store.is_trusted(ski_a));
+    CHECK_FALSE(fs::exists(dir.path / ".trust.json.tmp-1a2b3c"));
+    CHECK_FALSE(fs::exists(dir.path / ".trust.json.tmp-zz"));
+    CHECK(fs::exists(dir.path / ".other.tmp-1"));
+}
