@@ -226,6 +226,21 @@ TEST_CASE("TC_SHIP_HELLO_002: each prolongation adds T_hello_inc to the time lef
     CHECK(h.conn.state_name() == "prot-h-server-listen-proposal");
 }
 
+// Hostile-suite finding: each request added T_hello_inc with no ceiling, so a burst of them bought days of a
+// handshake slot. The time left after a grant is at most T_hello_init + T_hello_inc.
+TEST_CASE("HELLO: a burst of prolongation requests never leaves more than 120 s", "[connection][hello]") {
+    Harness h;
+    to_hello(h, Role::server);
+    for (int i = 0; i < 1000; ++i)
+        h.receive(vec("hello-prolongation-request"));
+    const Sent sent = h.take_sent();
+    REQUIRE(sent.size() == 1000);
+    CHECK(sent.back() == hello(R"([{"phase":"ready"},{"waiting":120000}])"));
+    CHECK(h.timer_left(TimerKind::hello_wait_for_ready) == 120s);
+    h.advance(121s); // hello aborted at 120 s, closed a second later (HELLO_003)
+    CHECK(h.conn.closed());
+}
+
 TEST_CASE("HELLO: a granted prolongation is never announced below 30000 ms", "[connection][hello]") {
     auto config = trusted_config(own_id);
     config.timers.hello_inc = 5s;
