@@ -176,7 +176,10 @@ void Hub::start() {
     server.link = config_.link;
     server.admit = [this](const std::shared_ptr<net::Link>& link) { return admit(link); };
     server.on_handshake_failed = [](const net::HandshakeFailure& failure) {
-        spdlog::warn("TLS handshake from {} refused: {}", failure.remote_address, failure.reason);
+        // An empty address: the peer had already hung up (getpeername fails), e.g. a dial it abandoned.
+        spdlog::warn("TLS handshake from {} refused: {}",
+                     failure.remote_address.empty() ? "a peer already gone" : failure.remote_address,
+                     failure.reason);
     };
     server_ = std::make_unique<net::Server>(strand_, std::move(server));
     spdlog::info("listening for SHIP on port {} as SKI {}", server_->port(), config_.local_ski);
