@@ -11,6 +11,15 @@ start=$SECONDS
 export SHIPD_TEST_TIME_SCALE=1
 failed=0
 passed=0
+# How long each stage took, printed at the end (the CI budget is for the whole run).
+timings=()
+stage_name=""
+stage_start=$SECONDS
+stage() {
+    [[ -n $stage_name ]] && timings+=("$stage_name $((SECONDS - stage_start)) s")
+    stage_name=$1
+    stage_start=$SECONDS
+}
 
 setup() { # dir, meson options...
     local dir=$1
@@ -41,10 +50,12 @@ run() { # dir, meson test args...
     fi
 }
 
+stage debug
 echo "== debug build"
 setup build/debug
 SHIPD_TEST_TIME_SCALE=1 run build/debug
 
+stage asan
 echo "== ASan + UBSan build"
 setup build/asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
@@ -53,6 +64,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 SHIPD_TEST_TIME_SCALE=3 \
     run build/asan
 
+stage tsan
 echo "== TSan build (concurrency-relevant suites: hub, net, every integration suite)"
 setup build/tsan -Db_sanitize=thread -Db_lundef=false -Dbench=false
 # libdbus (under Avahi) has a lock-order report on reconnect that cannot deadlock; see the file.
@@ -60,6 +72,7 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/int
 SHIPD_TEST_TIME_SCALE=5 \
     run build/tsan --suite hub --suite net --suite integration
 
+stage fuzz
 echo "== libFuzzer smoke (clang, ASan+UBSan): every target briefly on its seeds and saved regressions"
 fuzz_targets=(fuzz_eebus_json fuzz_frame_messages fuzz_connection fuzz_txt fuzz_config)
 if [[ -f build/fuzz/build.ninja ]]; then
@@ -75,6 +88,7 @@ else
     echo "tests: FAILED fuzz smoke" >&2
 fi
 
+stage package
 echo "== Debian package: build, lintian, contents, unit checks, man pages"
 if bash packaging/check-package.sh; then
     passed=$((passed + 1))
@@ -83,6 +97,7 @@ else
     echo "tests: FAILED package check" >&2
 fi
 
-echo "== $((SECONDS - start)) s"
+stage ""
+echo "== $((SECONDS - start)) s (${timings[*]})"
 echo "${passed} passed, ${failed} failed"
 [[ $failed -eq 0 ]]

@@ -49,15 +49,35 @@ struct LoadRun::Slot final : net::ShipSessionEvents {
         phase = Phase::sending;
         if (run.plan_.messages > 0) {
             if (run.result_.first_send == Clock::time_point{}) run.result_.first_send = now;
-            for (std::size_t i = 0; i < run.plan_.messages; ++i) {
-                if (auto error = session->send_data(datagram(now_ns()))) {
-                    fail("send_data: " + *error);
-                    return;
-                }
-                run.result_.messages_sent++;
+            if (run.plan_.interval.count() > 0) {
+                send_paced();
+                return;
             }
+            for (std::size_t i = 0; i < run.plan_.messages; ++i)
+                if (!send_one()) return;
         }
         wait_flushed();
+    }
+
+    bool send_one() {
+        if (auto error = session->send_data(datagram(now_ns()))) {
+            fail("send_data: " + *error);
+            return false;
+        }
+        run.result_.messages_sent++;
+        ++sent;
+        return true;
+    }
+
+    // One message per interval, so each one's latency is the path's, not the queue's behind a burst.
+    void send_paced() {
+        if (phase != Phase::sending) return;
+        if (sent >= run.plan_.messages) {
+            wait_flushed();
+            return;
+        }
+        if (!send_one()) return;
+        flush_poll.start(run.plan_.interval, [this] { send_paced(); });
     }
 
     // Data counts as delivered once the Link has handed every message to the socket.
@@ -111,6 +131,7 @@ struct LoadRun::Slot final : net::ShipSessionEvents {
     LoadRun& run;
     std::size_t index;
     Phase phase = Phase::handshake;
+    std::size_t sent = 0;
     Clock::time_point started{};
     std::unique_ptr<net::Client> client; // outlives its Link
     std::unique_ptr<net::ShipSession> session;

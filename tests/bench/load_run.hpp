@@ -27,6 +27,8 @@ struct LoadPlan {
     std::string ski; // the daemon's SKI: every dial checks it inside the TLS handshake
     std::size_t concurrency = 1;
     std::size_t messages = 0;
+    // 0: send the M messages at once (throughput); else one every `interval` per connection (latency).
+    std::chrono::microseconds interval{0};
     bool hold = false; // keep the connections in data exchange instead of closing them politely
     // With hold: the run is done only once this many data messages arrived from the daemon (app → peer path).
     std::size_t expect_received = 0;

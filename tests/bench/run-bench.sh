@@ -107,6 +107,15 @@ for _ in $(seq 500); do grep -q listening "$work/to_app.err" 2>/dev/null && brea
     >"$work/to_app_peers.json" || true
 wait "$listen_pid" || true
 
+# The same path paced (10 peers × 1 000 messages, one per ms each: 10 000/s): latency without a queue.
+"$dbus_app" listen --bus-address "$bus_address" --count 10000 --deadline 120 --json \
+    >"$work/to_app_paced.json" 2>"$work/to_app_paced.err" &
+listen_pid=$!
+for _ in $(seq 500); do grep -q listening "$work/to_app_paced.err" 2>/dev/null && break; sleep 0.01; done
+"$bench" --port "$port" --ski "$ski" --connections 10 --concurrency 10 --messages 1000 --interval-us 1000 --json \
+    >/dev/null || true
+wait "$listen_pid" || true
+
 # App → shipd → peer: 10 held peers; the app calls SendData round-robin with 64 calls awaiting replies; the
 # peers take the one-way latency from the stamp.
 "$bench" --port "$port" --ski "$ski" --connections 10 --concurrency 10 --hold --receive "$data" --deadline 120 \
@@ -115,10 +124,17 @@ peers_pid=$!
 "$dbus_app" send --bus-address "$bus_address" --count "$data" --peers 10 --window 64 --deadline 120 --json \
     >"$work/to_peer_app.json" || true
 wait "$peers_pid" || true
+# … and one call at a time (window 1): the latency of a single SendData to the peer.
+"$bench" --port "$port" --ski "$ski" --connections 1 --hold --receive 2000 --deadline 120 \
+    --json >"$work/to_peer_paced.json" &
+peers_pid=$!
+"$dbus_app" send --bus-address "$bus_address" --count 2000 --peers 1 --window 1 --deadline 120 --json \
+    >/dev/null || true
+wait "$peers_pid" || true
 stop_shipd
 
 start_shipd idle
-"$bench" --port "$port" --ski "$ski" --connections "$idle" --concurrency 50 --hold --settle 1000 \
+"$bench" --port "$port" --ski "$ski" --connections "$idle" --concurrency 50 --hold --settle 1000 --idle 10 \
     --pid "$shipd_pid" --sigterm --deadline 300 --json >"$work/idle.json" || true
 wait "$shipd_pid" 2>/dev/null || true
 shipd_pid=""
@@ -152,12 +168,8 @@ kill "$tarpit_pid" 2>/dev/null || true
 # BIG idle connections (default 10 000): RSS per connection, then the daemon's CPU over 10 s of idling.
 if ((big > 0)); then
     start_shipd big
-    "$bench" --port "$port" --ski "$ski" --connections "$big" --concurrency 50 --hold --settle 2000 \
+    "$bench" --port "$port" --ski "$ski" --connections "$big" --concurrency 50 --hold --settle 2000 --idle 10 \
         --pid "$shipd_pid" --deadline 900 --json >"$work/big.json" || true
-    cpu0=$(awk '{print $14 + $15}' "/proc/$shipd_pid/stat")
-    sleep 10
-    cpu1=$(awk '{print $14 + $15}' "/proc/$shipd_pid/stat")
-    big_idle_cpu=$(python3 -c "import os; print(f'{100 * ($cpu1 - $cpu0) / os.sysconf(\"SC_CLK_TCK\") / 10:.2f}')")
     stop_shipd
 fi
 
@@ -177,20 +189,25 @@ printf '%-52s %s\n' "  daemon CPU s per handshake (incl. data)" \
 printf '%-52s %s\n' "data messages/s (20 per conn, client-side written)" "$(json "$work/rate.json" "'%.0f' % d['messages_per_s']")"
 printf '%-52s %s\n' "idle connections held" "$(json "$work/idle.json" "d['completed'], d['failures']")"
 printf '%-52s %s\n' "RSS per idle connection" "$(json "$work/idle.json" "'%s KiB (%s → %s)' % (d['rss_per_connection_kib'] and round(d['rss_per_connection_kib'], 1), d['rss_before_kib'], d['rss_after_kib'])")"
+printf '%-52s %s %%\n' "  daemon CPU while they idle (10 s)" "$(json "$work/idle.json" "d['idle_cpu_percent'] is not None and '%.2f' % d['idle_cpu_percent']")"
 printf '%-52s %s\n' "SIGTERM → exit with those connections" "$(json "$work/idle.json" "d['sigterm_exit_ms'] and '%.1f ms' % d['sigterm_exit_ms']")"
 printf '%-52s %s\n' "  … with 100 dials in flight too" "$(json "$work/term.json" "d['sigterm_exit_ms'] and '%.1f ms' % d['sigterm_exit_ms']")"
 printf '%-52s %s\n' "peer → D-Bus app: DataReceived/s, p50/p99 latency" \
     "$(json "$work/to_app.json" "'%.0f /s, %.3f / %.3f ms (%d of %d)' % (d['per_s'], d['latency_ms']['p50'], d['latency_ms']['p99'], d['done'], d['count'])")"
+printf '%-52s %s\n' "  paced 10 000/s: p50/p99/max latency" \
+    "$(json "$work/to_app_paced.json" "'%.3f / %.3f / %.3f ms (%d of %d)' % (d['latency_ms']['p50'], d['latency_ms']['p99'], d['latency_ms']['max'], d['done'], d['count'])")"
 printf '%-52s %s\n' "D-Bus app → peer: delivered/s, p50/p99 latency" \
     "$(json "$work/to_peer.json" "'%.0f /s, %.3f / %.3f ms (%d received)' % (d['received_per_s'], d['receive_ms']['p50'], d['receive_ms']['p99'], d['messages_received'])")"
 printf '%-52s %s\n' "  SendData call → reply p50/p99" \
     "$(json "$work/to_peer_app.json" "'%.3f / %.3f ms, %d failed' % (d['latency_ms']['p50'], d['latency_ms']['p99'], d['failed'])")"
+printf '%-52s %s\n' "  one call at a time: delivery p50/p99/max" \
+    "$(json "$work/to_peer_paced.json" "'%.3f / %.3f / %.3f ms (%d received)' % (d['receive_ms']['p50'], d['receive_ms']['p99'], d['receive_ms']['max'], d['messages_received'])")"
 if ((big > 0)); then
     printf '%-52s %s\n' "$big idle connections: held, failures" "$(json "$work/big.json" "d['completed'], d['failures']")"
     printf '%-52s %s\n' "  RSS per idle connection" "$(json "$work/big.json" "'%s KiB (%s → %s)' % (d['rss_per_connection_kib'] and round(d['rss_per_connection_kib'], 1), d['rss_before_kib'], d['rss_after_kib'])")"
-    printf '%-52s %s %%\n' "  daemon CPU while idle (10 s)" "$big_idle_cpu"
+    printf '%-52s %s %%\n' "  daemon CPU while they idle (10 s)" "$(json "$work/big.json" "d['idle_cpu_percent'] is not None and '%.2f' % d['idle_cpu_percent']")"
 fi
 echo "(raw JSON:)"
-for f in c1 c100 rate to_app to_app_peers to_peer to_peer_app idle term big; do
+for f in c1 c100 rate to_app to_app_peers to_app_paced to_peer to_peer_app to_peer_paced idle term big; do
     [[ -f $work/$f.json ]] && { echo "== $f"; cat "$work/$f.json"; }
 done

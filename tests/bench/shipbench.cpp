@@ -34,16 +34,20 @@ struct Options {
     bool json = false;
     bool sigterm = false;
     std::chrono::milliseconds settle{0};
+    std::chrono::seconds idle{0};
 };
 
 [[noreturn]] void usage(int code) {
     (code == 0 ? std::cout : std::cerr)
         << "usage: shipbench --host H --port P --ski SKI [--connections N] [--concurrency C] [--messages M]\n"
-           "                 [--pid PID] [--hold] [--receive N] [--settle MS] [--sigterm] [--deadline S] "
-           "[--json]\n"
+           "                 [--interval-us U] [--pid PID] [--hold] [--receive N] [--settle MS] [--idle S]\n"
+           "                 [--sigterm] [--deadline S] [--json]\n"
+           "  --interval-us U  send the M messages one every U microseconds per connection (latency, not "
+           "burst)\n"
            "  --ski SKI        the daemon's SKI (40 hex; shipd --print-ski, or its READY STATUS line)\n"
            "  --hold           keep every connection in data exchange until the end (idle-connection cost)\n"
            "  --receive N      with --hold: also wait until N data messages came from the daemon (SendData)\n"
+           "  --idle S         with --hold and --pid: the daemon's CPU over S seconds once all are held\n"
            "  --settle MS      with --hold: wait this long before the 'after' memory reading\n"
            "  --sigterm        with --pid: after the run send SIGTERM and time until the process is gone\n"
            "  --deadline S     give up on unfinished connections after S seconds (default 60)\n";
@@ -76,6 +80,8 @@ Options parse(int argc, char** argv) {
         o_term,
         o_dl,
         o_recv,
+        o_interval,
+        o_idle,
         o_help
     };
     static const option longs[] = {{"host", required_argument, nullptr, o_host},
@@ -91,6 +97,8 @@ Options parse(int argc, char** argv) {
                                    {"sigterm", no_argument, nullptr, o_term},
                                    {"deadline", required_argument, nullptr, o_dl},
                                    {"receive", required_argument, nullptr, o_recv},
+                                   {"interval-us", required_argument, nullptr, o_interval},
+                                   {"idle", required_argument, nullptr, o_idle},
                                    {"help", no_argument, nullptr, o_help},
                                    {nullptr, 0, nullptr, 0}};
     Options o;
@@ -134,6 +142,12 @@ Options parse(int argc, char** argv) {
         case o_dl:
             o.plan.deadline = std::chrono::seconds(number("--deadline", optarg, 86'400));
             break;
+        case o_interval:
+            o.plan.interval = std::chrono::microseconds(number("--interval-us", optarg, 60'000'000));
+            break;
+        case o_idle:
+            o.idle = std::chrono::seconds(number("--idle", optarg, 3600));
+            break;
         case o_recv:
             o.plan.expect_received = number("--receive", optarg, 100'000'000);
             break;
@@ -175,7 +189,7 @@ struct Report {
     double p50 = 0, p90 = 0, p99 = 0, max = 0, handshakes_per_s = 0, messages_per_s = 0, wall_s = 0;
     double received_per_s = 0, receive_p50 = 0, receive_p99 = 0, receive_max = 0;
     std::optional<long> rss_before, rss_after;
-    std::optional<double> cpu_s, sigterm_exit_ms;
+    std::optional<double> cpu_s, sigterm_exit_ms, idle_cpu_percent;
     double own_cpu_s = 0;
 };
 
@@ -211,6 +225,8 @@ void print_table(const Report& r) {
         std::printf("  %-34s %.1f KiB\n", "daemon RSS per connection", *per);
     if (r.cpu_s) std::printf("  %-34s %.3f s\n", "daemon CPU during the run", *r.cpu_s);
     std::printf("  %-34s %.3f s\n", "shipbench's own CPU", r.own_cpu_s);
+    if (r.idle_cpu_percent)
+        std::printf("  %-34s %.2f %%\n", "daemon CPU while all are held", *r.idle_cpu_percent);
     if (r.sigterm_exit_ms) std::printf("  %-34s %.1f ms\n", "SIGTERM → exit", *r.sigterm_exit_ms);
 }
 
@@ -266,6 +282,7 @@ void print_json(const Report& r) {
     key_opt("cpu_s", r.cpu_s);
     key_num("own_cpu_s", r.own_cpu_s);
     key_opt("sigterm_exit_ms", r.sigterm_exit_ms);
+    key_opt("idle_cpu_percent", r.idle_cpu_percent);
     w.EndObject();
     std::cout << '\n';
 }
@@ -324,6 +341,14 @@ int main(int argc, char** argv) {
             report.cpu_s = std::chrono::duration<double>(*after - *cpu_before).count();
         std::this_thread::sleep_for(options.settle); // lets the daemon finish its side before the reading
         report.rss_after = bench::rss_kib(options.pid);
+        if (options.idle.count() > 0 && options.plan.hold) {
+            // The connections are still up (our strand keeps them): the daemon only keeps them alive.
+            const auto before = bench::cpu_time(options.pid);
+            std::this_thread::sleep_for(options.idle);
+            if (const auto after = bench::cpu_time(options.pid); before && after)
+                report.idle_cpu_percent = 100.0 * std::chrono::duration<double>(*after - *before).count() /
+                                          std::chrono::duration<double>(options.idle).count();
+        }
     }
     if (options.sigterm) {
         const auto sent = bench::Clock::now();
