@@ -1,5 +1,6 @@
 #include "ship/eebus_json.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <rapidjson/error/en.h>
@@ -20,8 +21,10 @@ using Allocator = rapidjson::Document::AllocatorType;
 // 1.1.0's full-precision path into undefined behaviour (fixed in later RapidJSON): its DiyFp step calls
 // __builtin_clzll(0) and then shifts by the garbage count when the digits are all zero with an exponent or
 // over 22 fraction digits (0e133), or when the significant digits start 18446744073709551615 and the next
-// digit rounds that up past 2^64-1. Such a text is parsed with normal precision (exact for zeros, within an
-// ulp for the rest). Strings are skipped; the parser judges them.
+// digit rounds that up past 2^64-1; and its cached-power table is indexed out of bounds when the number's
+// decimal magnitude is far beyond a double's (4422…2e300). Such a text is parsed with normal precision (exact
+// for zeros, within an ulp for the rest, infinity for the too large, which is then refused). Strings are
+// skipped; the parser judges them.
 struct TextScan {
     std::optional<std::size_t> too_deep_at;
     bool full_precision_unsafe = false;
@@ -95,22 +98,31 @@ TextScan scan_text(std::string_view text) {
             };
             std::size_t j = c == '-' ? i + 1 : i;
             SignificantDigits mantissa;
-            for (; digit(j); ++j)
+            long long integer_digits = 0; // significant ones: the number is below 10^integer_digits × 10^exp
+            for (; digit(j); ++j) {
                 mantissa.add(text[j]);
+                if (integer_digits > 0 || text[j] != '0') ++integer_digits;
+            }
             std::size_t fraction_digits = 0;
             if (j < text.size() && text[j] == '.')
                 for (++j; digit(j); ++j, ++fraction_digits)
                     mantissa.add(text[j]);
             bool exponent = false;
+            bool exponent_negative = false;
+            long long exponent_value = 0; // saturates: only "far beyond 308" matters
             if (j < text.size() && (text[j] == 'e' || text[j] == 'E')) {
                 exponent = true;
                 ++j;
-                if (j < text.size() && (text[j] == '+' || text[j] == '-')) ++j;
-                while (digit(j))
-                    ++j;
+                if (j < text.size() && (text[j] == '+' || text[j] == '-'))
+                    exponent_negative = text[j++] == '-';
+                for (; digit(j); ++j)
+                    exponent_value = std::min<long long>(exponent_value * 10 + (text[j] - '0'), 1'000'000);
             }
+            const long long magnitude =
+                integer_digits + (exponent_negative ? -exponent_value : exponent_value);
             // RapidJSON's fast path reads a zero exactly up to 22 fraction digits and no exponent.
-            if ((mantissa.all_zero() && (exponent || fraction_digits > 22)) || mantissa.rounds_past_max())
+            if ((mantissa.all_zero() && (exponent || fraction_digits > 22)) || mantissa.rounds_past_max() ||
+                magnitude > 309)
                 scan.full_precision_unsafe = true;
             i = j - 1; // resumes at the character that ended the number
             break;

@@ -127,6 +127,18 @@ TEST_CASE("a number too large for a double is refused, never written as truncate
           R"({"a":{"b":1.7976931348623157e308,"c":-0.0,"d":5e-324}})");
 }
 
+// Found by the CI fuzz smoke (fuzz_eebus_json): 116 significant digits times 1e300 sent RapidJSON 1.1.0's
+// full-precision path past the end of its cached-power table (UBSan: index 92 out of bounds for [87]).
+TEST_CASE("a number far beyond a double's range is refused without reading past RapidJSON's tables",
+          "[json][fuzz]") {
+    const std::string digits = "44" + std::string(112, '2') + "21";
+    CHECK(error_of(ship::json::plain_from_eebus("{\"a\":[{\"b\":" + digits + "e300}]}")) ==
+          "a number in the JSON is too large for a double");
+    CHECK(error_of(ship::json::eebus_from_plain("{\"a\":" + digits + "e300}")) ==
+          "a number in the JSON is too large for a double");
+    CHECK(to_plain(R"({"a":[{"b":1e308},{"c":0.000001e310}]})") == R"({"a":{"b":1e308,"c":1e304}})");
+}
+
 // Found by tests/fuzz: RapidJSON 1.1.0 decodes an escaped lone low surrogate into bytes that are not UTF-8,
 // which would then reach applications (and D-Bus, which refuses such strings).
 TEST_CASE("a lone UTF-16 surrogate escape is refused; a surrogate pair is read as its character",
