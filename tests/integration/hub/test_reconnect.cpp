@@ -144,7 +144,8 @@ void closing_entry(bool hub_dials_again) {
     REQUIRE(hub.log().wait_count(Event::Kind::connected, peer.ski(), 2));
     // The old link was still closing when the new one connected.
     CHECK(hub.call([](Hub& h) { return h.live_connections(); }) == 2);
-    // The stand-in's own side reaches data exchange on its strand, possibly just after the hub's: wait for it.
+    // The stand-in's own side reaches data exchange on its strand, possibly just after the hub's: wait for
+    // it.
     CHECK(stand_in.log().wait_count(Event::Kind::connected, hub.ski(), 1));
     CHECK(stand_in.log().count(Event::Kind::connected, hub.ski()) == 1);
 
