@@ -23,6 +23,14 @@ using SkiSet = std::set<std::string>;
 
 namespace {
 
+// The SKIs the running shipd reports trusted (ListPeers: ski, ship_id, state, trusted, connected).
+SkiSet trusted_on_the_bus(Client& client) {
+    SkiSet trusted;
+    for (const auto& p : client.hub().ListPeers())
+        if (p.get<3>()) trusted.insert(p.get<0>());
+    return trusted;
+}
+
 long env_number(const char* name, long fallback) {
     const char* value = std::getenv(name);
     return value && *value ? std::atol(value) : fallback;
@@ -102,9 +110,7 @@ TEST_CASE("kill -9 during trust writes: trust.json is the acknowledged or the in
         Client client(bus.address());
 
         // The restarted daemon loaded exactly what the file held.
-        SkiSet loaded;
-        for (const auto& p : client.hub().ListPeers())
-            if (p.get<3>()) loaded.insert(p.get<0>());
+        const SkiSet loaded = trusted_on_the_bus(client);
         INFO("file " << text_of(on_disk) << ", loaded " << text_of(loaded));
         REQUIRE(loaded == on_disk);
 
@@ -158,10 +164,7 @@ TEST_CASE("kill -9 during trust writes: trust.json is the acknowledged or the in
                            dir.path / "shipd.log");
         REQUIRE(shipd.wait_notify("READY=1", scaled(10s)));
         Client client(bus.address());
-        SkiSet loaded;
-        for (const auto& p : client.hub().ListPeers())
-            if (p.get<3>()) loaded.insert(p.get<0>());
-        CHECK(loaded == on_disk);
+        CHECK(trusted_on_the_bus(client) == on_disk);
     }
 
     std::size_t leftovers = 0;
