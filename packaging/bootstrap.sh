@@ -7,6 +7,8 @@ pkgs=(
     # build
     meson ninja-build g++ pkg-config
     libsdbus-c++-dev libsdbus-c++-bin libwebsockets-dev libssl-dev libavahi-client-dev
+    # the one event loop: libev (epoll), and libwebsockets' plugin that runs lws on it
+    libev-dev libwebsockets-evlib-ev
     rapidjson-dev libspdlog-dev catch2 libsystemd-dev
     # man pages (scdoc sources, built by meson)
     scdoc man-db groff-base

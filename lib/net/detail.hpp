@@ -1,15 +1,13 @@
 // lib/net internals shared by the strand, timers, links and endpoints: never included outside lib/net.
-// Everything here is strand-confined except StrandCore::post_mutex and what it guards.
+// Everything here is strand-confined (the loop thread); only EventLoop::post crosses threads.
 #pragma once
 
 #include <atomic>
 #include <cassert>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -21,6 +19,8 @@
 #include <libwebsockets.h>
 
 #include "net/client.hpp"
+#include "net/event_loop.hpp"
+#include "net/keep_alive.hpp"
 #include "net/link.hpp"
 #include "net/strand.hpp"
 #include "net/timer.hpp"
@@ -33,16 +33,9 @@ namespace ship::net::detail {
 class Endpoint;
 
 struct TimerCore {
-    // Standard layout with the lws node first, so the lws callback can get back to its TimerCore.
-    struct Node {
-        lws_sorted_usec_list_t sul;
-        TimerCore* owner;
-    };
     StrandCore* strand = nullptr; // null once the strand is gone
     Timer::Kind kind = Timer::Kind::normal;
-    std::function<void()> callback;
-    bool pending = false;
-    Node node{};
+    std::unique_ptr<LoopTimer> timer; // released with the strand if the Timer outlives it
 };
 
 struct StoppedWake {
@@ -55,17 +48,14 @@ struct StrandCore {
     ~StrandCore();
 
     bool on_strand() const noexcept {
-        return parked.load(std::memory_order_acquire) ||
-               thread.load(std::memory_order_acquire) == std::this_thread::get_id();
+        return parked.load(std::memory_order_acquire) || loop.on_loop_thread();
     }
     // Owner callbacks (link handlers, timers) are allowed until run() returned.
     bool owner_calls_allowed() const { return !silenced; }
     bool normal_timers_allowed() const { return !silenced && !stop.stop_requested(); }
 
-    void wake();        // any thread
-    void drain_posts(); // strand: EVENT_WAIT_CANCELLED
-    void check_stop();  // strand: runs the stop handler once after stop was requested
-    void finish();      // strand: run() returns after the current callback
+    void check_stop(); // strand: runs the stop handler once after stop was requested
+    void finish();     // strand: run() returns after the current callback
 
     std::uint64_t new_id() { return next_id++; }
     Link* find_link(lws* wsi) const; // the Link this wsi currently carries, or null
@@ -80,17 +70,18 @@ struct StrandCore {
 
     std::stop_token stop;
     StrandOptions options;
-    lws_context* context = nullptr;
-    lws_vhost* strand_vhost = nullptr;
-    std::atomic<std::thread::id> thread;
+    // Declared first among the resources: everything below (lws, timers) lives on it and goes before it.
+    EventLoop loop;
+    lws_context* context = nullptr;  // libwebsockets on `loop` (a libev foreign loop); null once destroyed
     std::atomic<bool> parked{false}; // run() returned: the one thread cleaning up may make strand-only calls
 
-    // The one synchronised thing: other threads append closures, the strand swaps the queue out. The
-    // mutex also orders lws_cancel_service against the context's destruction (post after ~Strand began).
-    std::mutex post_mutex;
-    std::deque<std::function<void()>> posted;
-    bool accepting_posts = true; // guarded by post_mutex
-
+    std::optional<TurnHook> turn_hook; // checks for a requested stop before each wait
+    // See strand.cpp: keeps libwebsockets' own timer (one ev_timer for all its timeouts) armed no further
+    // than `lws_heartbeat` ahead. Standard layout, sul first, so the lws callback gets back to the core.
+    struct Heartbeat {
+        lws_sorted_usec_list_t sul;
+        StrandCore* core;
+    } heartbeat{};
     std::optional<std::stop_callback<StoppedWake>> stop_callback;
     bool running = false, ran = false;
     bool stop_handled = false, finished = false, silenced = false;
@@ -98,6 +89,7 @@ struct StrandCore {
     std::unique_ptr<Timer> bound_timer;
 
     std::unordered_set<TimerCore*> timers;
+    std::unique_ptr<KeepAlive> keep_alive; // pings for every open Link
     std::uint64_t next_id = 1;
     std::unordered_map<std::uint64_t, Link*> links;
     std::unordered_map<std::uint64_t, Endpoint*> endpoints;
@@ -157,6 +149,17 @@ struct LinkOps {
     static int writeable(Link& link, lws* wsi);
     static void peer_close(Link& link, const void* in, std::size_t len);
     static void pong(Link& link);
+
+    // Keep-alive (net/keep_alive.hpp)
+    static void stamp_valid(Link& link, std::chrono::steady_clock::time_point when) {
+        link.last_valid_ = when;
+    }
+    static std::chrono::steady_clock::time_point last_valid(const Link& link) { return link.last_valid_; }
+    static const PingPolicy& ping_policy(const Link& link);
+    static void send_ping(Link& link);
+    // Ends an open Link from our side without a close frame (the peer stopped answering): reported by
+    // transport with `reason` once lws has closed the socket.
+    static void hang_up(Link& link, std::string reason);
     // The wsi is going away (closed, connection error, destroyed); `error` and `http_status` from
     // CLIENT_CONNECTION_ERROR.
     static void wsi_gone(Link& link, lws* wsi, bool connection_error, std::string_view error,

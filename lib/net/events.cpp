@@ -100,10 +100,6 @@ int dispatch(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
     if (!core || core->silenced) return 0;
 
     switch (reason) {
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        if (lws_get_vhost(wsi) == core->strand_vhost) core->drain_posts();
-        return 0;
-
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS: {
         Endpoint* endpoint = core->find_endpoint(lws_get_vhost(wsi));
         if (!endpoint) return 1;

@@ -133,13 +133,15 @@ int Endpoint::confirm_upgrade(lws*, const char*) {
 void Endpoint::handshake_failed(const std::string&, const std::string&) {}
 
 void Endpoint::make_retry_policy() {
+    // Every field zero: lws keeps no validity timer per connection (one sorted-list insert per pong, O(n)
+    // each); our keep-alive sweep pings instead (net/keep_alive.hpp).
     auto policy = std::make_shared<lws_retry_bo_t>();
     *policy = lws_retry_bo_t{};
+    retry = core.keep(std::move(policy));
     const auto ping = std::clamp<long long>(settings.ping.ping_after.count(), 1, 65534);
     const auto hang_up = std::clamp<long long>(settings.ping.hang_up_after.count(), ping + 1, 65535);
-    policy->secs_since_valid_ping = static_cast<std::uint16_t>(ping);
-    policy->secs_since_valid_hangup = static_cast<std::uint16_t>(hang_up);
-    retry = core.keep(std::move(policy));
+    settings.ping.ping_after = std::chrono::seconds(ping);
+    settings.ping.hang_up_after = std::chrono::seconds(hang_up);
 }
 
 // ---- LinkOps ----
@@ -198,7 +200,7 @@ int LinkOps::established(Link& link, lws* wsi) {
         link.path_ = link.dial_path_;
     }
     link.state_ = Link::State::open;
-    link.last_pong_ = std::chrono::steady_clock::now();
+    link.core_->keep_alive->watch(link);
     spdlog::debug("WebSocket {} {} open (SKI {})", link.id_, link.remote_, link.peer_ski_);
     if (link.handler_ && link.core_->owner_calls_allowed()) link.handler_->on_open(link);
     return 0;
@@ -243,6 +245,20 @@ int LinkOps::receive(Link& link, lws* wsi, const void* in, std::size_t len) {
 
 int LinkOps::writeable(Link& link, lws* wsi) {
     if (link.state_ != Link::State::open && link.state_ != Link::State::closing) return 0;
+    if (link.ping_requested_ && link.state_ == Link::State::open) {
+        link.ping_requested_ = false;
+        // A few payload bytes (the link id): some stacks drop empty pings.
+        unsigned char ping[LWS_PRE + sizeof link.id_];
+        std::memcpy(ping + LWS_PRE, &link.id_, sizeof link.id_);
+        if (lws_write(wsi, ping + LWS_PRE, sizeof link.id_, LWS_WRITE_PING) < 0) {
+            link.close_info_ =
+                CloseInfo{close_no_close_frame, "write failed", CloseInfo::By::transport, true};
+            link.have_close_info_ = true;
+            return -1;
+        }
+        if (!link.send_queue_.empty() || link.close_requested_) lws_callback_on_writable(wsi);
+        return 0;
+    }
     if (!link.send_queue_.empty()) {
         auto& out = link.send_queue_.front();
         const std::size_t total = out.buffer.size() - LWS_PRE;
@@ -286,7 +302,30 @@ void LinkOps::peer_close(Link& link, const void* in, std::size_t len) {
 }
 
 void LinkOps::pong(Link& link) {
-    link.last_pong_ = std::chrono::steady_clock::now();
+    link.last_valid_ = std::chrono::steady_clock::now();
+}
+
+const PingPolicy& LinkOps::ping_policy(const Link& link) {
+    static const PingPolicy defaults;
+    return link.endpoint_ ? link.endpoint_->settings.ping : defaults;
+}
+
+void LinkOps::send_ping(Link& link) {
+    if (!link.wsi_ || link.state_ != Link::State::open) return;
+    link.ping_requested_ = true;
+    lws_callback_on_writable(link.wsi_);
+}
+
+void LinkOps::hang_up(Link& link, std::string reason) {
+    if (!link.wsi_ || link.state_ != Link::State::open) return;
+    if (!link.have_close_info_) {
+        link.close_info_ = CloseInfo{close_no_close_frame, std::move(reason), CloseInfo::By::transport, true};
+        link.have_close_info_ = true;
+    }
+    link.state_ = Link::State::closing;
+    link.send_queue_.clear();
+    // Still attached: lws reports CLOSED for it, and wsi_gone delivers the reason set here.
+    lws_set_timeout(link.wsi_, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
 }
 
 void LinkOps::wsi_gone(Link& link, lws* wsi, bool connection_error, std::string_view error, int http_status) {
@@ -326,13 +365,8 @@ void LinkOps::wsi_gone(Link& link, lws* wsi, bool connection_error, std::string_
             else
                 info.reason = "connection ended before the WebSocket opened";
         } else {
-            const auto silent = std::chrono::steady_clock::now() - link.last_pong_;
-            const auto hang_up =
-                link.endpoint_ ? link.endpoint_->settings.ping.hang_up_after : std::chrono::seconds(60);
-            if (silent + std::chrono::milliseconds(500) >= hang_up)
-                info.reason = "no pong for " + std::to_string(hang_up.count()) + " s (ping timeout)";
-            else
-                info.reason = "peer closed without close frame";
+            // Our own hang-up (no pong) set its reason when it decided; this is the peer going away.
+            info.reason = "peer closed without close frame";
         }
         link.close_info_ = std::move(info);
         link.have_close_info_ = true;

@@ -59,8 +59,9 @@ public:
     virtual void on_closed(Link& link, const CloseInfo& info) = 0;
 };
 
-// Ping policy (lws retry_and_idle_policy): a PING after `ping_after` without a valid PONG, hang up after
-// `hang_up_after`. Data does not count, as in ship-go. Whole seconds (lws's resolution).
+// Ping policy: a PING once `ping_after` has passed since the last PONG (or the opening), hang up once
+// `hang_up_after` has. Data does not count, as in ship-go. Whole seconds: one coarse sweep serves every
+// Link (net/keep_alive.hpp), so a ping may go out up to a second late.
 struct PingPolicy {
     std::chrono::seconds ping_after{50};
     std::chrono::seconds hang_up_after{60};
@@ -144,8 +145,9 @@ private:
     bool retried_root_ = false;
     std::string tls_failure_;
 
-    std::chrono::steady_clock::time_point last_pong_{};
-    Timer timer_;   // connect timeout
+    std::chrono::steady_clock::time_point last_valid_{}; // opened, or the last PONG
+    bool ping_requested_ = false;                        // the next writable callback sends a PING
+    Timer timer_;                                        // connect timeout
     Timer deliver_; // deferred on_closed for closes that happen without an lws callback
 };
 

@@ -14,23 +14,30 @@ namespace detail {
 
 namespace {
 
-// The strand's own vhost exists only to receive LWS_CALLBACK_EVENT_WAIT_CANCELLED (lws broadcasts it to
-// the protocols of every vhost; with explicit vhosts there would otherwise be none).
-const lws_protocols strand_protocols[] = {
-    {"shipd-strand", &lws_event, 0, 0, 0, nullptr, 0},
-    {nullptr, nullptr, 0, 0, 0, nullptr, 0},
-};
+// libwebsockets 4.1.6 runs all its timeouts (TLS accept, close handshake, killing a wsi asynchronously) on
+// one ev_timer, and its libev glue re-arms that timer only when it is not already running: a timeout added
+// earlier than the armed expiry waits for that expiry (its 30 s header lifecheck, for one). A self-renewing
+// lws timer of our own keeps the armed expiry at most this far ahead, which bounds that lateness. It costs
+// one wake-up per period for the whole process, not per connection.
+constexpr lws_usec_t lws_heartbeat = 100 * LWS_US_PER_MS;
+
+void heartbeat(lws_sorted_usec_list_t* sul) {
+    // sul is the first member of the standard-layout Heartbeat.
+    auto* core = reinterpret_cast<StrandCore::Heartbeat*>(sul)->core;
+    if (core->context) lws_sul_schedule(core->context, 0, sul, &heartbeat, lws_heartbeat);
+}
 
 } // namespace
 
 void StoppedWake::operator()() const noexcept {
-    core->wake();
+    // Any thread (the one that requested the stop). A no-op closure is enough: every loop turn ends with the
+    // turn hook, which sees the stop.
+    core->loop.post([] {});
 }
 
 StrandCore::StrandCore(std::stop_token stop_token, StrandOptions strand_options)
     : stop(std::move(stop_token))
-    , options(strand_options)
-    , thread(std::this_thread::get_id()) {
+    , options(strand_options) {
     route_lws_log_to_spdlog();
     // lws writes to sockets peers may already have closed; with SIGPIPE at its default that kills the
     // process. A daemon that installed its own handler keeps it.
@@ -40,71 +47,50 @@ StrandCore::StrandCore(std::stop_token stop_token, StrandOptions strand_options)
 
     lws_context_creation_info info{};
     info.port = CONTEXT_PORT_NO_LISTEN;
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    // libwebsockets runs on our loop (libev, epoll): its sockets are ev_io watchers next to the D-Bus and
+    // Avahi fds, its timers one ev_timer. Its own poll() loop would cost O(connections) per wake-up.
+    info.options =
+        LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBEV;
+    void* foreign_loops[] = {loop.native()};
+    info.foreign_loops = foreign_loops;
+    info.pcontext = &context; // lws sets it to null once the context is wholly gone
     info.user = this;
     context = lws_create_context(&info);
-    if (!context) throw std::runtime_error("cannot create the libwebsockets context");
-
-    lws_context_creation_info vinfo{};
-    vinfo.port = CONTEXT_PORT_NO_LISTEN;
-    vinfo.protocols = strand_protocols;
-    vinfo.vhost_name = "shipd-strand";
-    vinfo.options = LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
-    strand_vhost = lws_create_vhost(context, &vinfo);
-    if (!strand_vhost) {
-        lws_context_destroy(context);
-        throw std::runtime_error("cannot create the strand's libwebsockets vhost");
-    }
+    if (!context)
+        throw std::runtime_error(
+            "cannot create the libwebsockets context (is libwebsockets-evlib-ev installed?)");
+    keep_alive = std::make_unique<KeepAlive>(*this);
+    heartbeat.core = this;
+    lws_sul_schedule(context, 0, &heartbeat.sul, &detail::heartbeat, lws_heartbeat);
+    turn_hook.emplace(loop, [this] { check_stop(); });
     stop_callback.emplace(stop, StoppedWake{this});
 }
 
 StrandCore::~StrandCore() {
     stop_callback.reset(); // no wake from a stopping thread can start after this line
     silenced = true;
-    {
-        std::lock_guard lock(post_mutex);
-        accepting_posts = false;
-        posted.clear();
-    }
+    turn_hook.reset();
+    keep_alive.reset();
     for (TimerCore* timer : timers) {
-        lws_sul_cancel(&timer->node.sul);
-        timer->pending = false;
+        timer->timer.reset();
         timer->strand = nullptr;
     }
     timers.clear();
     // Links and endpoints still alive (contract 5 says they should be gone) are silenced above.
-    lws_context_destroy(context);
-    context = nullptr;
+    bound_timer.reset();
+    lws_sul_cancel(&heartbeat.sul);
+    // With libev nothing closes asynchronously: this frees the context and sets `context` to null
+    // (info.pcontext).
+    if (context) lws_context_destroy(context);
+    if (context) spdlog::warn("strand: libwebsockets did not finish closing");
     kept.clear();
-}
-
-void StrandCore::wake() {
-    std::lock_guard lock(post_mutex);
-    if (accepting_posts && context) lws_cancel_service(context);
-}
-
-void StrandCore::drain_posts() {
-    std::deque<std::function<void()>> batch;
-    {
-        std::lock_guard lock(post_mutex);
-        batch.swap(posted);
-    }
-    check_stop();
-    for (auto& fn : batch) {
-        if (stop.stop_requested() || silenced) break; // contract 2: discarded, not run
-        fn();
-    }
 }
 
 void StrandCore::check_stop() {
     if (stop_handled || !stop.stop_requested()) return;
     stop_handled = true;
-    {
-        std::lock_guard lock(post_mutex);
-        posted.clear();
-    }
     if (!stop_handler) {
-        finished = true;
+        finish();
         return;
     }
     spdlog::debug("strand: stop requested; closing down (bound {} ms)", options.shutdown_bound.count());
@@ -120,8 +106,7 @@ void StrandCore::check_stop() {
 
 void StrandCore::finish() {
     finished = true;
-    // Called from inside a callback (timer, link event): without a wake lws would sleep on in poll().
-    lws_cancel_service(context);
+    if (running) loop.stop();
 }
 
 Link* StrandCore::find_link(lws* wsi) const {
@@ -150,27 +135,20 @@ Strand::~Strand() {
 }
 
 bool Strand::post(std::function<void()> fn) {
-    if (core_->stop.stop_requested()) return false;
-    std::lock_guard lock(core_->post_mutex);
-    if (!core_->accepting_posts) return false;
-    core_->posted.push_back(std::move(fn));
-    lws_cancel_service(core_->context);
-    return true;
+    auto& core = *core_;
+    if (core.stop.stop_requested()) return false;
+    return core.loop.post([&core, fn = std::move(fn)] {
+        if (core.stop.stop_requested() || core.silenced) return; // contract 2: discarded, not run
+        fn();
+    });
 }
 
 void Strand::run() {
     auto& core = *core_;
     assert(!core.ran);
-    core.thread.store(std::this_thread::get_id(), std::memory_order_release);
     core.running = core.ran = true;
     core.check_stop();
-    while (!core.finished) {
-        if (lws_service(core.context, 0) < 0) {
-            spdlog::error("strand: the libwebsockets service loop failed; leaving");
-            break;
-        }
-        core.check_stop();
-    }
+    if (!core.finished) core.loop.run();
     core.bound_timer.reset();
     core.silenced = true; // contract 5
     core.running = false;
@@ -179,6 +157,10 @@ void Strand::run() {
 
 bool Strand::is_on_strand() const noexcept {
     return core_->on_strand();
+}
+
+EventLoop& Strand::loop() const {
+    return core_->loop;
 }
 
 void Strand::on_stop(std::function<void()> handler) {

@@ -1,5 +1,6 @@
-// The strand: one thread runs the libwebsockets service loop and owns every piece of hub state; other threads
-// reach it only through post(). Stop (a daemon-wide std::stop_token) ends it under the contract below.
+// The strand: one thread runs the event loop (libev, with libwebsockets, D-Bus and Avahi on it) and owns
+// every piece of hub state; other threads reach it only through post(). Stop (a std::stop_token) ends it as
+// below.
 #pragma once
 
 #include <chrono>
@@ -8,6 +9,8 @@
 #include <stop_token>
 
 namespace ship::net {
+
+class EventLoop;
 
 namespace detail {
 struct StrandCore;
@@ -41,8 +44,10 @@ public:
     Strand(const Strand&) = delete;
     Strand& operator=(const Strand&) = delete;
 
-    // Any thread. Queues `fn` to run on the strand. Returns false if stop was already requested (then `fn`
-    // is dropped unrun); true does not promise it runs: a stop that comes first discards it (contract 2).
+    // Any thread. Queues `fn` to run on the strand. Only for what truly comes from another thread (the disk
+    // writer's results, tests): everything on the loop calls the hub directly. Returns false if stop was
+    // already requested (then `fn` is dropped unrun); true does not promise it runs: a stop that comes first
+    // discards it (contract 2).
     bool post(std::function<void()> fn);
 
     // Blocks; the calling thread is the strand until run() returns. Call once. Before run() the thread that
@@ -52,6 +57,9 @@ public:
     // True on the strand's thread (and for anyone once it is parked, contract 5). Every strand-only entry
     // point asserts it in debug builds.
     bool is_on_strand() const noexcept;
+
+    // The loop the strand runs: D-Bus, Avahi and signals are serviced on it too.
+    EventLoop& loop() const;
 
     // --- strand only ---
     void on_stop(std::function<void()> handler);

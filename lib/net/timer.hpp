@@ -1,5 +1,6 @@
-// A one-shot timer on the strand (lws_sul): destroying or cancelling it guarantees its callback never runs
-// afterwards. Timers of kind `normal` are silenced by stop; `shutdown` ones keep firing until run() returns.
+// A one-shot timer on the strand (a libev timer): destroying or cancelling it guarantees its callback never
+// runs afterwards. Timers of kind `normal` are silenced by stop; `shutdown` ones keep firing until run()
+// returns.
 #pragma once
 
 #include <chrono>
