@@ -1,13 +1,11 @@
 // shipd: loads its settings and identity, builds the hub on the strand, serves it on D-Bus and mDNS, and
 // runs until SIGTERM/SIGINT. Exit 0 on a clean stop, 1 on a runtime failure, 2 on a usage or config error.
-#include <pthread.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <exception>
 #include <optional>
 #include <stop_token>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -19,6 +17,7 @@
 #include "mdns/browser.hpp"
 #include "mdns/publisher.hpp"
 #include "mdns/txt.hpp"
+#include "net/event_loop.hpp"
 #include "net/strand.hpp"
 #include "net/timer.hpp"
 #include "options.hpp"
@@ -79,51 +78,7 @@ tls::Identity load_identity(const Options& options) {
     return tls::load_or_create_identity(options.state_dir, subject);
 }
 
-// Signals arrive at one thread that only turns them into requests: stop, or a reload posted to the strand.
-class SignalThread {
-public:
-    SignalThread(std::stop_source& stop, net::Strand& strand, std::function<void()> reload)
-        : thread_([&stop, &strand, reload = std::move(reload)] {
-            sigset_t set = handled();
-            for (;;) {
-                int sig = 0;
-                if (sigwait(&set, &sig) != 0) continue;
-                if (sig == SIGHUP) {
-                    strand.post(reload);
-                    continue;
-                }
-                if (sig == SIGTERM || sig == SIGINT) {
-                    spdlog::info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-                    stop.request_stop();
-                    // After request_stop() the D-Bus service emits nothing more (see DbusService).
-                    sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
-                }
-                return; // SIGUSR1: the daemon is ending by itself
-            }
-        }) {}
-    ~SignalThread() {
-        pthread_kill(thread_.native_handle(), SIGUSR1);
-        thread_.join();
-    }
-    // Block them in every thread (call before any thread exists), so only sigwait sees them.
-    static void block() {
-        sigset_t set = handled();
-        pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    }
-
-private:
-    static sigset_t handled() {
-        sigset_t set;
-        sigemptyset(&set);
-        for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1})
-            sigaddset(&set, s);
-        return set;
-    }
-    std::thread thread_;
-};
-
 int run(const Options& options, std::span<char* const> args) {
-    SignalThread::block();
     // Before the strand exists: libwebsockets sizes its fd tables from the limit when its context is made.
     daemon::raise_fd_limit(options.max_connections);
 
@@ -137,7 +92,6 @@ int run(const Options& options, std::span<char* const> args) {
 
     std::stop_source stop;
     net::Strand strand(stop.get_token());
-    auto post = [&strand](std::function<void()> fn) { strand.post(std::move(fn)); };
 
     hub::HubConfig config;
     config.ship_id = ship_id;
@@ -156,6 +110,8 @@ int run(const Options& options, std::span<char* const> args) {
                       : hub::DoubleConnectionRule::spec;
     config.qr_code = mdns::installation_qr_text(local_service(options, ship_id, identity.ski, 0, false));
 
+    // One Avahi client on the loop for announcing and browsing (it waits for a missing avahi-daemon).
+    mdns::AvahiSession avahi(strand.loop());
     std::unique_ptr<mdns::Publisher> publisher;
     config.on_auto_accept_changed = [&publisher](bool on) {
         if (publisher) publisher->set_register(on);
@@ -167,9 +123,9 @@ int run(const Options& options, std::span<char* const> args) {
     std::unique_ptr<mdns::Browser> browser;
     if (options.mdns) {
         publisher = std::make_unique<mdns::Publisher>(
-            post, local_service(options, ship_id, identity.ski, hub.port(), options.auto_accept));
+            avahi, local_service(options, ship_id, identity.ski, hub.port(), options.auto_accept));
         publisher->start();
-        browser = std::make_unique<mdns::Browser>(post, identity.ski,
+        browser = std::make_unique<mdns::Browser>(avahi, identity.ski,
                                                   [&hub](std::vector<mdns::ServiceEntry> peers) {
                                                       std::vector<hub::DiscoveredService> view;
                                                       for (const auto& p : peers)
@@ -177,18 +133,18 @@ int run(const Options& options, std::span<char* const> args) {
                                                       hub.set_discovered(std::move(view));
                                                   });
         browser->start();
+        avahi.start();
     }
 
     daemon::DbusServiceConfig bus;
     bus.bus = options.bus;
     bus.bus_address = options.bus_address;
     bus.version = SHIPD_VERSION;
-    bus.post = post;
     bus.on_bus_failure = [&stop](const std::string& why) {
         spdlog::error("D-Bus connection lost: {}", why);
         stop.request_stop();
     };
-    daemon::DbusService dbus(bus, hub, stop.get_token());
+    daemon::DbusService dbus(strand.loop(), bus, hub, stop.get_token());
     hub.set_events(&dbus);
 
     auto reload = [&] {
@@ -207,7 +163,19 @@ int run(const Options& options, std::span<char* const> args) {
             spdlog::error("configuration not reloaded: {}", e.what());
         }
     };
-    SignalThread signals(stop, strand, reload);
+    // Signals are loop events like any other (libev's signal watcher): a stop request or a reload.
+    auto request_stop = [&stop](const char* name) {
+        if (stop.stop_requested()) return;
+        spdlog::info("{} received: stopping", name);
+        stop.request_stop();
+        // After request_stop() the D-Bus service emits nothing more (see DbusService).
+        sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+    };
+    net::SignalWatch on_term(strand.loop(), SIGTERM, [&] { request_stop("SIGTERM"); });
+    net::SignalWatch on_int(strand.loop(), SIGINT, [&] { request_stop("SIGINT"); });
+    net::SignalWatch on_hup(strand.loop(), SIGHUP, [&] {
+        if (!stop.stop_requested()) reload();
+    });
 
     // The watchdog is fed from the strand: a stuck event loop stops feeding it.
     net::Timer watchdog(strand);
@@ -221,30 +189,30 @@ int run(const Options& options, std::span<char* const> args) {
         feed();
     }
 
-    // The D-Bus name is taken once the strand answers; only then is the daemon ready.
-    int exit_code = daemon::exit_ok;
-    std::thread starter([&] {
-        try {
-            dbus.start();
-            const std::string status =
-                "STATUS=Listening on port " + std::to_string(hub.port()) + " as SKI " + identity.ski;
-            sd_notify(0, ("READY=1\n" + status).c_str());
-            strand.post([&dbus] { dbus.hub_properties_changed(); });
-            spdlog::info("shipd {} ready: SHIP ID {}, SKI {}, port {}", SHIPD_VERSION, ship_id, identity.ski,
-                         hub.port());
-        } catch (const std::exception& e) {
-            spdlog::error("D-Bus service could not start: {}", e.what());
-            exit_code = daemon::exit_failure;
-            stop.request_stop();
-        }
-    });
+    // Ready once org.shipd.Hub1 is ours (the objects are published first).
+    try {
+        dbus.start();
+    } catch (const std::exception& e) {
+        spdlog::error("D-Bus service could not start: {}", e.what());
+        stop.request_stop();
+        strand.run(); // the stop: closes what the hub opened, at once
+        return daemon::exit_failure;
+    }
+    const std::string status =
+        "STATUS=Listening on port " + std::to_string(hub.port()) + " as SKI " + identity.ski;
+    sd_notify(0, ("READY=1\n" + status).c_str());
+    spdlog::info("shipd {} ready: SHIP ID {}, SKI {}, port {}", SHIPD_VERSION, ship_id, identity.ski,
+                 hub.port());
 
     strand.run();
-    starter.join();
+    // Every peer had its polite close (or the bound passed). Calls that came in while stopping are answered
+    // ShuttingDown, the name is given up, and what is queued is written.
+    dbus.close();
     if (browser) browser->stop();
     if (publisher) publisher->stop();
+    avahi.stop();
     spdlog::info("stopped");
-    return exit_code;
+    return daemon::exit_ok;
 }
 
 } // namespace

@@ -91,6 +91,8 @@ public:
     Result disconnect(std::string_view ski, std::string_view reason) override;
     Result cancel_pairing(std::string_view ski) override;
     Result send_data(std::string_view ski, std::string_view json) override;
+    // Trust writes are still synchronous: everything is on disk when a command returns.
+    void when_persisted(std::function<void(const Result&)> done) override { done(std::nullopt); }
 
 private:
     class DialAttempt;

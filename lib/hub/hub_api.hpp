@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -99,6 +100,10 @@ public:
     virtual Result disconnect(std::string_view ski, std::string_view reason) = 0;
     virtual Result cancel_pairing(std::string_view ski) = 0;
     virtual Result send_data(std::string_view ski, std::string_view json) = 0;
+
+    // Runs `done` (on the strand, possibly later) once every change made so far is on disk, or with the
+    // error that kept it from getting there: a command is acknowledged only once it would survive a crash.
+    virtual void when_persisted(std::function<void(const Result&)> done) = 0;
 };
 
 } // namespace ship::hub

@@ -1,13 +1,9 @@
 #include "mdns/avahi_session.hpp"
 
 #include <avahi-common/error.h>
-#include <avahi-common/timeval.h>
-#include <dbus/dbus.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <mutex>
-#include <stdexcept>
 
 namespace ship::mdns {
 
@@ -16,9 +12,9 @@ constexpr std::chrono::milliseconds first_backoff{500};
 constexpr std::chrono::milliseconds max_backoff{30'000};
 } // namespace
 
-AvahiSession::AvahiSession(std::string role, StateHandler handler)
-    : role_(std::move(role))
-    , handler_(std::move(handler))
+AvahiSession::AvahiSession(net::EventLoop& loop)
+    : poll_(loop)
+    , retry_(loop)
     , backoff_(first_backoff) {}
 
 AvahiSession::~AvahiSession() {
@@ -26,95 +22,97 @@ AvahiSession::~AvahiSession() {
 }
 
 void AvahiSession::start() {
-    if (poll_) return;
-    // libdbus sets up its global locks lazily; two Avahi threads connecting at once would race there. Done
-    // once, here, before any Avahi thread exists.
-    static std::once_flag dbus_threads;
-    std::call_once(dbus_threads, [] { dbus_threads_init_default(); });
-    poll_ = avahi_threaded_poll_new();
-    if (!poll_) throw std::runtime_error("mDNS " + role_ + ": cannot create the Avahi poll");
-    // Connecting happens on the Avahi thread, so start() never blocks on D-Bus.
-    timeval now{};
-    const AvahiPoll* api = avahi_threaded_poll_get(poll_);
-    timer_ = api->timeout_new(api, avahi_elapse_time(&now, 0, 0), &AvahiSession::timer_callback, this);
-    if (!timer_ || avahi_threaded_poll_start(poll_) < 0) {
-        if (timer_) api->timeout_free(timer_);
-        timer_ = nullptr;
-        avahi_threaded_poll_free(poll_);
-        poll_ = nullptr;
-        throw std::runtime_error("mDNS " + role_ + ": cannot start the Avahi thread");
-    }
+    if (started_) return;
+    started_ = true;
+    retry_in(std::chrono::milliseconds(0)); // never inside the caller: it may still be setting up
 }
 
 void AvahiSession::stop() {
-    if (!poll_) return;
-    avahi_threaded_poll_stop(poll_);
-    if (client_) handler_(client_, AVAHI_CLIENT_FAILURE);
-    const AvahiPoll* api = avahi_threaded_poll_get(poll_);
-    api->timeout_free(timer_);
-    timer_ = nullptr;
-    if (client_) avahi_client_free(client_);
-    client_ = nullptr;
-    avahi_threaded_poll_free(poll_);
-    poll_ = nullptr;
-}
-
-void AvahiSession::locked(const std::function<void()>& fn) {
-    if (!poll_) {
-        fn();
-        return;
+    if (!started_) return;
+    started_ = false;
+    retry_.cancel();
+    if (client_) {
+        tell(client_, AVAHI_CLIENT_FAILURE);
+        avahi_client_free(client_);
+        client_ = nullptr;
     }
-    avahi_threaded_poll_lock(poll_);
-    fn();
-    avahi_threaded_poll_unlock(poll_);
+    state_ = AVAHI_CLIENT_CONNECTING;
 }
 
-void AvahiSession::timer_callback(AvahiTimeout* /*timeout*/, void* self) {
-    static_cast<AvahiSession*>(self)->connect();
+AvahiSession::Token AvahiSession::attach(StateHandler handler) {
+    const Token token = next_token_++;
+    auto& stored = users_[token] = std::move(handler);
+    if (client_ && state_ == AVAHI_CLIENT_S_RUNNING) stored(client_, state_);
+    return token;
+}
+
+void AvahiSession::detach(Token token) {
+    auto it = users_.find(token);
+    if (it == users_.end()) return;
+    auto handler = std::move(it->second);
+    users_.erase(it);
+    if (client_) handler(client_, AVAHI_CLIENT_FAILURE);
+}
+
+void AvahiSession::tell(AvahiClient* client, AvahiClientState state) {
+    const auto tokens = [this] {
+        std::vector<Token> t;
+        for (const auto& [token, handler] : users_)
+            t.push_back(token);
+        return t;
+    }();
+    for (const Token token : tokens) // a user may detach another one (or itself) meanwhile
+        if (auto it = users_.find(token); it != users_.end()) it->second(client, state);
 }
 
 void AvahiSession::retry_in(std::chrono::milliseconds delay) {
-    timeval when{};
-    const AvahiPoll* api = avahi_threaded_poll_get(poll_);
-    api->timeout_update(timer_, avahi_elapse_time(&when, static_cast<unsigned>(delay.count()), 0));
+    retry_.start(delay, [this] { connect(); });
 }
 
 void AvahiSession::connect() {
-    if (client_) avahi_client_free(client_); // a failed client: its objects were forgotten on FAILURE
+    if (!started_) return;
+    if (client_) avahi_client_free(client_); // a failed client: its users forgot its objects on FAILURE
     client_ = nullptr;
     int error = 0;
     // The state callback runs inside avahi_client_new already, before client_ is set: it gets the client.
-    client_ = avahi_client_new(avahi_threaded_poll_get(poll_), AVAHI_CLIENT_NO_FAIL,
-                               &AvahiSession::client_callback, this, &error);
+    client_ =
+        avahi_client_new(poll_.api(), AVAHI_CLIENT_NO_FAIL, &AvahiSession::client_callback, this, &error);
     if (client_) return;
-    spdlog::warn("mDNS {}: cannot reach the system bus ({}); retrying in {} ms", role_, avahi_strerror(error),
-                 backoff_.count());
+    // Said once, then retried quietly: a host without a system bus would otherwise fill the log.
+    if (!unreachable_logged_)
+        spdlog::warn("mDNS: cannot reach the system bus ({}); announcing and browsing start once it is there",
+                     avahi_strerror(error));
+    else
+        spdlog::debug("mDNS: system bus still unreachable ({}); retrying in {} ms", avahi_strerror(error),
+                      backoff_.count());
+    unreachable_logged_ = true;
     retry_in(backoff_);
     backoff_ = std::min(backoff_ * 2, max_backoff);
 }
 
 void AvahiSession::client_callback(AvahiClient* client, AvahiClientState state, void* self_ptr) {
     auto* self = static_cast<AvahiSession*>(self_ptr);
+    self->state_ = state;
     switch (state) {
     case AVAHI_CLIENT_S_RUNNING:
-        spdlog::info("mDNS {}: avahi-daemon is running", self->role_);
+        spdlog::info("mDNS: avahi-daemon is running");
         self->backoff_ = first_backoff;
-        self->waiting_logged_ = false;
+        self->waiting_logged_ = self->unreachable_logged_ = false;
         break;
     case AVAHI_CLIENT_CONNECTING:
         if (!self->waiting_logged_)
-            spdlog::warn("mDNS {}: avahi-daemon is not running; waiting for it to appear", self->role_);
+            spdlog::warn("mDNS: avahi-daemon is not running; waiting for it to appear");
         self->waiting_logged_ = true;
         break;
     case AVAHI_CLIENT_FAILURE:
-        spdlog::warn("mDNS {}: lost avahi-daemon ({}); reconnecting", self->role_,
+        spdlog::warn("mDNS: lost avahi-daemon ({}); reconnecting",
                      avahi_strerror(avahi_client_errno(client)));
         break;
     case AVAHI_CLIENT_S_REGISTERING:
     case AVAHI_CLIENT_S_COLLISION:
         break;
     }
-    self->handler_(client, state);
+    self->tell(client, state);
     // A failed client stays dead; freeing it inside its own callback is unsafe, so the timer does it.
     if (state == AVAHI_CLIENT_FAILURE) self->retry_in(std::chrono::milliseconds(0));
 }

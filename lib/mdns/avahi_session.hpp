@@ -1,54 +1,62 @@
-// One Avahi client on its own threaded poll that never gives up: an absent avahi-daemon (or system bus) at
-// start is waited for, and a daemon that goes away is reconnected to; the owner is told so it can
-// publish/browse anew.
+// One Avahi client on the event loop that never gives up: an absent avahi-daemon (or system bus) at start is
+// waited for, a daemon that goes away is reconnected to, and every attached user is told so it can act anew.
 #pragma once
 
 #include <avahi-client/client.h>
 #include <avahi-common/strlst.h>
-#include <avahi-common/thread-watch.h>
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "mdns/loop_poll.hpp"
+#include "net/event_loop.hpp"
+
 namespace ship::mdns {
 
+// Loop thread only. The publisher and the browser share one session (one client, one D-Bus connection).
 class AvahiSession {
 public:
-    // Runs on the Avahi thread (lock held) for every client state. AVAHI_CLIENT_S_RUNNING: the client may be
-    // used. AVAHI_CLIENT_FAILURE: forget every object made from this client; the session frees them with it.
-    // FAILURE is also delivered by stop(), on the stopping thread, after the Avahi thread has ended.
+    // Every client state, on the loop. AVAHI_CLIENT_S_RUNNING: the client may be used. AVAHI_CLIENT_FAILURE:
+    // forget every object made from this client; the session frees them with it. FAILURE is also delivered
+    // by stop() and to a user detaching while the client runs.
     using StateHandler = std::function<void(AvahiClient* client, AvahiClientState state)>;
+    using Token = std::uint64_t;
 
-    AvahiSession(std::string role, StateHandler handler);
+    explicit AvahiSession(net::EventLoop& loop);
     ~AvahiSession();
     AvahiSession(const AvahiSession&) = delete;
     AvahiSession& operator=(const AvahiSession&) = delete;
 
-    // Starts the Avahi thread, which connects. Throws std::runtime_error only if that thread cannot be made.
+    // Starts connecting, on a later loop turn. Connecting to the system bus and avahi-daemon uses a few
+    // synchronous D-Bus calls (libavahi-client has no other way); both answer from this host in microseconds.
     void start();
-    // Ends the Avahi thread and frees the client (its entry groups go, so the daemon sends goodbyes).
+    // Frees the client (its entry groups go, so the daemon sends goodbyes) and stops retrying.
     void stop();
+    bool running() const { return started_; }
 
-    // Runs fn with the Avahi lock held (or directly when not started). Never call it from the Avahi thread.
-    void locked(const std::function<void()>& fn);
-
-    bool running() const { return poll_ != nullptr; }
+    // A new user hears the current state at once if the client runs.
+    Token attach(StateHandler handler);
+    void detach(Token token);
 
 private:
     static void client_callback(AvahiClient* client, AvahiClientState state, void* self);
-    static void timer_callback(AvahiTimeout* timeout, void* self);
     void connect();
     void retry_in(std::chrono::milliseconds delay);
+    void tell(AvahiClient* client, AvahiClientState state);
 
-    std::string role_;
-    StateHandler handler_;
-    AvahiThreadedPoll* poll_ = nullptr;
+    LoopPoll poll_;
+    std::map<Token, StateHandler> users_;
+    Token next_token_ = 1;
     AvahiClient* client_ = nullptr;
-    AvahiTimeout* timer_ = nullptr;
+    AvahiClientState state_ = AVAHI_CLIENT_CONNECTING;
+    net::LoopTimer retry_;
     std::chrono::milliseconds backoff_;
-    bool waiting_logged_ = false;
+    bool started_ = false;
+    bool unreachable_logged_ = false, waiting_logged_ = false;
 };
 
 // TXT strings ⇄ Avahi's list, keeping the wire order (Avahi's list is stored last-first).

@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -42,11 +41,10 @@ const char* protocol_name(AvahiProtocol protocol) {
 } // namespace
 
 struct Browser::Impl {
-    Impl(Post post_fn, std::string own, ChangedHandler handler)
-        : post(std::move(post_fn))
+    Impl(AvahiSession& s, std::string own, ChangedHandler handler)
+        : session(s)
         , own_ski(canonical_own_ski(own))
-        , on_changed(std::move(handler))
-        , session("browser", [this](AvahiClient* c, AvahiClientState state) { on_client(c, state); }) {}
+        , on_changed(std::move(handler)) {}
 
     // One instance as Avahi lists it: per interface and IP protocol.
     struct Key {
@@ -60,13 +58,11 @@ struct Browser::Impl {
         std::optional<Sighting> sighting;
     };
 
-    Post post;
-    std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
+    AvahiSession& session;
+    std::optional<AvahiSession::Token> attached;
     const std::string own_ski;
     const ChangedHandler on_changed;
-    AvahiSession session;
 
-    // Avahi thread only (and the owner's thread once that thread has ended).
     AvahiServiceBrowser* browser = nullptr;
     std::map<Key, Record> records;
     std::uint64_t sequence = 0;
@@ -114,7 +110,7 @@ void Browser::Impl::report() {
         if (record.sighting) sightings.push_back(*record.sighting);
     auto peers = merge_sightings(sightings, own_ski);
     if (peers == reported) return;
-    if (*alive) { // not while stopping: the owner may be tearing down what post() feeds
+    if (attached) { // not while stopping: the owner may be tearing down what it feeds
         for (const auto& peer : peers)
             if (std::none_of(reported.begin(), reported.end(),
                              [&](const ServiceEntry& old) { return old.ski == peer.ski; }))
@@ -124,9 +120,7 @@ void Browser::Impl::report() {
             if (std::none_of(peers.begin(), peers.end(),
                              [&](const ServiceEntry& p) { return p.ski == old.ski; }))
                 spdlog::info("mDNS: SKI {} (SHIP ID '{}') is gone", old.ski, old.ship_id);
-        post([alive = alive, handler = on_changed, view = peers]() mutable {
-            if (*alive) handler(std::move(view));
-        });
+        on_changed(peers);
     }
     reported = std::move(peers);
 }
@@ -218,23 +212,29 @@ void Browser::Impl::resolve_callback(AvahiServiceResolver* r, AvahiIfIndex /*int
     static_cast<Impl*>(self)->on_resolve(r, event, host_name, address, port, txt);
 }
 
-Browser::Browser(Post post, std::string own_ski, ChangedHandler on_changed)
-    : impl_(std::make_unique<Impl>(std::move(post), std::move(own_ski), std::move(on_changed))) {}
+Browser::Browser(AvahiSession& session, std::string own_ski, ChangedHandler on_changed)
+    : impl_(std::make_unique<Impl>(session, std::move(own_ski), std::move(on_changed))) {}
 
 Browser::~Browser() {
     stop();
 }
 
 void Browser::start() {
-    if (impl_->session.running()) return;
-    impl_->alive = std::make_shared<std::atomic<bool>>(true); // closures of an earlier run stay dead
-    impl_->session.start();
+    if (impl_->attached) return;
+    impl_->attached = impl_->session.attach(
+        [impl = impl_.get()](AvahiClient* c, AvahiClientState state) { impl->on_client(c, state); });
 }
 
 void Browser::stop() {
-    if (!impl_->session.running()) return;
-    impl_->alive->store(false);
-    impl_->session.stop();
+    if (!impl_->attached) return;
+    const auto token = *impl_->attached;
+    impl_->attached.reset();                                        // nothing is reported from here on
+    if (impl_->browser) avahi_service_browser_free(impl_->browser); // and its resolvers
+    for (auto& [key, record] : impl_->records)
+        if (record.resolver) avahi_service_resolver_free(record.resolver);
+    impl_->browser = nullptr;
+    impl_->records.clear();
+    impl_->session.detach(token);
 }
 
 } // namespace ship::mdns

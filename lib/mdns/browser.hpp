@@ -8,13 +8,13 @@
 #include <string>
 #include <vector>
 
-#include "mdns/post.hpp"
+#include "mdns/avahi_session.hpp"
 #include "mdns/txt.hpp"
 
 namespace ship::mdns {
 
-// Threads: construct, start and stop on the owner's thread (the one `post` runs closures on). Avahi runs on a
-// thread of its own; results come back only through `post`, and none after stop() has returned.
+// Loop thread only (the session's loop). The handler runs from inside Avahi's callbacks: it must not stop
+// the browser. Nothing is reported after stop() has returned.
 class Browser {
 public:
     // The whole current view, sorted by SKI, each time anything in it changes (a peer appears, goes, or
@@ -24,13 +24,12 @@ public:
 
     // own_ski: ours (any normalize_ski form), never reported; empty to report every peer. Throws
     // std::invalid_argument for a malformed SKI.
-    Browser(Post post, std::string own_ski, ChangedHandler on_changed);
+    Browser(AvahiSession& session, std::string own_ski, ChangedHandler on_changed);
     ~Browser(); // stops
     Browser(const Browser&) = delete;
     Browser& operator=(const Browser&) = delete;
 
-    // Does not block; an absent avahi-daemon is logged and waited for. Throws std::runtime_error only if the
-    // Avahi thread cannot be created.
+    // Browses once the session's client runs; an absent avahi-daemon is waited for.
     void start();
     void stop(); // safe to call twice
 

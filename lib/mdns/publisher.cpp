@@ -6,7 +6,7 @@
 #include <avahi-common/malloc.h>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
+#include <optional>
 
 #include "mdns/avahi_session.hpp"
 
@@ -17,19 +17,16 @@ const std::string type_name(service_type);
 } // namespace
 
 struct Publisher::Impl {
-    Impl(Post post_fn, LocalService s)
-        : post(std::move(post_fn))
-        , session("publisher", [this](AvahiClient* c, AvahiClientState state) { on_client(c, state); })
-        , service(std::move(s))
+    Impl(AvahiSession& s, LocalService local)
+        : session(s)
+        , service(std::move(local))
         , txt(encode_txt(service))
         , instance(service.ship_id) {}
 
-    Post post;
-    std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
-    std::function<void(const std::string&)> established_handler; // set before start, then read-only
-    AvahiSession session;
+    AvahiSession& session;
+    std::optional<AvahiSession::Token> attached;
+    std::function<void(const std::string&)> established_handler;
 
-    // Guarded by the Avahi lock (session.locked on the owner's thread, implicitly on the Avahi thread).
     LocalService service;
     std::vector<std::string> txt;
     std::string instance; // the SHIP ID until a collision made us pick another
@@ -117,10 +114,7 @@ void Publisher::Impl::group_callback(AvahiEntryGroup* g, AvahiEntryGroupState st
     switch (state) {
     case AVAHI_ENTRY_GROUP_ESTABLISHED:
         spdlog::info("mDNS: announced as '{}'", self->instance);
-        if (self->established_handler)
-            self->post([alive = self->alive, handler = self->established_handler, name = self->instance] {
-                if (*alive) handler(name);
-            });
+        if (self->established_handler) self->established_handler(self->instance);
         break;
     case AVAHI_ENTRY_GROUP_COLLISION:
         self->rename(); // another host on the link announces this name
@@ -137,8 +131,8 @@ void Publisher::Impl::group_callback(AvahiEntryGroup* g, AvahiEntryGroupState st
     }
 }
 
-Publisher::Publisher(Post post, LocalService service)
-    : impl_(std::make_unique<Impl>(std::move(post), std::move(service))) {}
+Publisher::Publisher(AvahiSession& session, LocalService service)
+    : impl_(std::make_unique<Impl>(session, std::move(service))) {}
 
 Publisher::~Publisher() {
     stop();
@@ -149,43 +143,41 @@ void Publisher::on_established(std::function<void(const std::string& instance)> 
 }
 
 void Publisher::start() {
-    if (impl_->session.running()) return;
-    impl_->alive = std::make_shared<std::atomic<bool>>(true); // closures of an earlier run stay dead
-    impl_->session.start();
+    if (impl_->attached) return;
+    impl_->attached = impl_->session.attach(
+        [impl = impl_.get()](AvahiClient* c, AvahiClientState state) { impl->on_client(c, state); });
 }
 
 void Publisher::stop() {
-    if (!impl_->session.running()) return;
-    impl_->alive->store(false);
-    impl_->session.stop();
+    if (!impl_->attached) return;
+    // The group goes with it (avahi-daemon sends the goodbye).
+    if (impl_->group) avahi_entry_group_free(impl_->group);
+    impl_->group = nullptr;
+    impl_->session.detach(*impl_->attached);
+    impl_->attached.reset();
     spdlog::info("mDNS: withdrew the announcement '{}'", impl_->instance);
 }
 
 void Publisher::set_register(bool auto_register) {
-    impl_->session.locked([&] {
-        if (impl_->service.auto_register == auto_register) return;
-        impl_->service.auto_register = auto_register;
-        impl_->txt = encode_txt(impl_->service);
-        impl_->update_txt();
-    });
+    if (impl_->service.auto_register == auto_register) return;
+    impl_->service.auto_register = auto_register;
+    impl_->txt = encode_txt(impl_->service);
+    impl_->update_txt();
 }
 
 void Publisher::set_service(LocalService service) {
     auto txt = encode_txt(service); // throws before anything changes
-    impl_->session.locked([&] {
-        if (service == impl_->service) return;
-        const bool new_name =
-            service.ship_id != impl_->service.ship_id || service.port != impl_->service.port;
-        impl_->service = std::move(service);
-        impl_->txt = std::move(txt);
-        if (!new_name) {
-            impl_->update_txt();
-            return;
-        }
-        impl_->instance = impl_->service.ship_id;
-        if (impl_->group) avahi_entry_group_reset(impl_->group);
-        impl_->publish();
-    });
+    if (service == impl_->service) return;
+    const bool new_name = service.ship_id != impl_->service.ship_id || service.port != impl_->service.port;
+    impl_->service = std::move(service);
+    impl_->txt = std::move(txt);
+    if (!new_name) {
+        impl_->update_txt();
+        return;
+    }
+    impl_->instance = impl_->service.ship_id;
+    if (impl_->group) avahi_entry_group_reset(impl_->group);
+    impl_->publish();
 }
 
 } // namespace ship::mdns

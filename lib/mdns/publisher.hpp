@@ -7,29 +7,27 @@
 #include <memory>
 #include <string>
 
-#include "mdns/post.hpp"
+#include "mdns/avahi_session.hpp"
 #include "mdns/txt.hpp"
 
 namespace ship::mdns {
 
-// Threads: construct, start, stop and set_* on the owner's thread (the one `post` runs closures on). Avahi
-// runs on a thread of its own; results come back only through `post`, and none after stop() has returned.
+// Loop thread only (the session's loop). Nothing is reported after stop() has returned.
 class Publisher {
 public:
     // Throws std::invalid_argument when `service` cannot be announced (see check() in txt.hpp).
-    Publisher(Post post, LocalService service);
+    Publisher(AvahiSession& session, LocalService service);
     ~Publisher(); // stops
     Publisher(const Publisher&) = delete;
     Publisher& operator=(const Publisher&) = delete;
 
-    // Called (through post) each time the announcement is established on the network, with the instance name
+    // Called each time the announcement is established on the network, with the instance name
     // it holds: the SHIP ID, or an alternative such as "<SHIP ID> #2" after a collision. Set before start().
     void on_established(std::function<void(const std::string& instance)> handler);
 
-    // Starts announcing. Does not block; an absent avahi-daemon is logged and waited for, not an error.
-    // Throws std::runtime_error only if the Avahi thread cannot be created.
+    // Starts announcing once the session's client runs; an absent avahi-daemon is waited for.
     void start();
-    // Withdraws the announcement and ends the Avahi thread. Safe to call twice.
+    // Withdraws the announcement. Safe to call twice.
     void stop();
 
     // The TXT `register` flag (auto-accept); peers see the change without the service being re-registered.

@@ -90,6 +90,8 @@ struct StrandCore {
 
     std::unordered_set<TimerCore*> timers;
     std::unique_ptr<KeepAlive> keep_alive; // pings for every open Link
+    // The wsis whose lws callbacks are running (callbacks nest): those cannot be closed synchronously.
+    std::vector<lws*> in_service;
     std::uint64_t next_id = 1;
     std::unordered_map<std::uint64_t, Link*> links;
     std::unordered_map<std::uint64_t, Endpoint*> endpoints;
@@ -177,9 +179,10 @@ struct LinkOps {
     // and killed asynchronously, on_closed is delivered from a zero-delay timer.
     static void end_now(Link& link, CloseInfo info);
     static void deliver_closed(Link& link);
-    static void forget(Link& link); // leave the registries (endpoint gone or Link destroyed)
-    static void orphan(Link& link); // cut without callbacks (its endpoint is going away)
-    static void kill_wsi(lws* wsi);
+    static void forget(Link& link);  // leave the registries (endpoint gone or Link destroyed)
+    static void orphan(Link& link);  // cut without callbacks (its endpoint is going away)
+    static void kill_wsi(lws* wsi);  // detaches, then close_wsi
+    static void close_wsi(lws* wsi); // closes now unless lws is servicing it (then at its next timer)
 };
 
 // The one lws protocol callback of every vhost lib/net creates.

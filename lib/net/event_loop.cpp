@@ -75,8 +75,12 @@ bool EventLoop::post(std::function<void()> fn) {
     return true;
 }
 
-void EventLoop::run() {
+void EventLoop::adopt_thread() {
     core_->thread.store(std::this_thread::get_id(), std::memory_order_release);
+}
+
+void EventLoop::run() {
+    adopt_thread();
     core_->stopped = false;
     while (!core_->stopped)
         if (!ev_run(core_->loop, EVRUN_ONCE) && !core_->stopped) {

@@ -31,6 +31,8 @@ public:
 
     // Runs until stop(); the calling thread becomes the loop thread.
     void run();
+    // The calling thread becomes the loop thread now (run() does this too; for work just before it).
+    void adopt_thread();
     // Loop thread: run() returns once the current callback has returned.
     void stop();
     // Loop thread: one non-blocking turn (what is ready runs, timers that are due fire). For teardown.

@@ -134,6 +134,14 @@ int dispatch(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
 } // namespace
 
 int lws_event(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::size_t len) {
+    StrandCore* core = core_of(wsi);
+    if (core) core->in_service.push_back(wsi);
+    struct Pop {
+        StrandCore* core;
+        ~Pop() {
+            if (core) core->in_service.pop_back();
+        }
+    } pop{core};
     try {
         return dispatch(wsi, reason, user, in, len);
     } catch (const std::exception& e) {

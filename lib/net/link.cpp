@@ -179,10 +179,19 @@ void LinkOps::orphan(Link& link) {
     link.deliver_.cancel();
 }
 
+void LinkOps::close_wsi(lws* wsi) {
+    // At once where lws allows it (any wsi but one being serviced right now): an asynchronous kill waits
+    // for lws' own timer, and a strand that finishes first would leave the socket open until teardown.
+    auto* core = static_cast<StrandCore*>(lws_context_user(lws_get_context(wsi)));
+    const bool serviced =
+        core && std::find(core->in_service.begin(), core->in_service.end(), wsi) != core->in_service.end();
+    lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, serviced ? LWS_TO_KILL_ASYNC : LWS_TO_KILL_SYNC);
+}
+
 void LinkOps::kill_wsi(lws* wsi) {
     // Detached first: whatever lws still reports for this wsi finds no Link.
     lws_set_opaque_user_data(wsi, nullptr);
-    lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+    close_wsi(wsi);
 }
 
 int LinkOps::established(Link& link, lws* wsi) {
@@ -325,7 +334,7 @@ void LinkOps::hang_up(Link& link, std::string reason) {
     link.state_ = Link::State::closing;
     link.send_queue_.clear();
     // Still attached: lws reports CLOSED for it, and wsi_gone delivers the reason set here.
-    lws_set_timeout(link.wsi_, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+    close_wsi(link.wsi_);
 }
 
 void LinkOps::wsi_gone(Link& link, lws* wsi, bool connection_error, std::string_view error, int http_status) {

@@ -146,6 +146,7 @@ bool Strand::post(std::function<void()> fn) {
 void Strand::run() {
     auto& core = *core_;
     assert(!core.ran);
+    core.loop.adopt_thread(); // before anything below starts a timer: it asserts the strand's thread
     core.running = core.ran = true;
     core.check_stop();
     if (!core.finished) core.loop.run();

@@ -202,17 +202,14 @@ TEST_CASE("the system bus policy lets root act and others only look", "[daemon][
     PrivateBus bus(dir.path, conf);
     const std::string address = "--address=" + bus.address();
 
-    FakeStrand strand;
+    TestLoop strand;
     FakeHub hub{strand};
-    std::stop_source stop;
     auto service = std::make_unique<ship::daemon::DbusService>(
-        ship::daemon::DbusServiceConfig{ship::daemon::BusKind::address,
-                                        bus.address(),
-                                        "1",
-                                        [&](std::function<void()> fn) { strand.post(std::move(fn)); },
-                                        {}},
-        hub, stop.get_token());
+        strand.loop(),
+        ship::daemon::DbusServiceConfig{ship::daemon::BusKind::address, bus.address(), "1", {}}, hub,
+        strand.stop_source().get_token());
     service->start(); // as root: owning the name is allowed
+    strand.start();
 
     const auto busctl = [&](uid_t uid, gid_t gid, std::vector<std::string> args) {
         args.insert(args.begin(), {"busctl", address});

@@ -38,41 +38,41 @@ PeerInfo peer_a() {
 }
 
 // A bus, a strand, the fake hub and the service under test, started; plus a client on the same bus.
+ship::daemon::DbusServiceConfig service_config(const PrivateBus& bus, std::string version = "9.8.7-test",
+                                               std::function<void(const std::string&)> on_failure = {}) {
+    return ship::daemon::DbusServiceConfig{ship::daemon::BusKind::address, bus.address(), std::move(version),
+                                           std::move(on_failure)};
+}
+
+// A real strand and loop on their own thread (as in shipd), the fake hub and the service on that loop.
 struct World {
     TempDir dir;
     PrivateBus bus{dir.path};
-    FakeStrand strand;
+    TestLoop strand;
     FakeHub hub{strand};
-    std::stop_source stop;
+    std::stop_source& stop = strand.stop_source();
     std::unique_ptr<DbusService> service;
     std::unique_ptr<Client> client;
 
     World() {
-        strand.run([&] {
-            hub.peers[ski_a] = peer_a();
-            ship::hub::DiscoveredService d;
-            d.ski = ski_b;
-            d.ship_id = "HeatPump-B";
-            d.brand = "Heat";
-            d.model = "HP9";
-            d.type = "HeatPump";
-            d.host = "fe80::1%eth0";
-            d.port = 4769;
-            hub.discovered.push_back(d);
-        });
-        service = std::make_unique<DbusService>(
-            ship::daemon::DbusServiceConfig{ship::daemon::BusKind::address,
-                                            bus.address(),
-                                            "9.8.7-test",
-                                            [this](std::function<void()> fn) { strand.post(std::move(fn)); },
-                                            {}},
-            hub, stop.get_token());
+        hub.peers[ski_a] = peer_a();
+        ship::hub::DiscoveredService d;
+        d.ski = ski_b;
+        d.ship_id = "HeatPump-B";
+        d.brand = "Heat";
+        d.model = "HP9";
+        d.type = "HeatPump";
+        d.host = "fe80::1%eth0";
+        d.port = 4769;
+        hub.discovered.push_back(d);
+        service = std::make_unique<DbusService>(strand.loop(), service_config(bus), hub, stop.get_token());
         service->start();
+        strand.start();
         client = std::make_unique<Client>(bus.address());
     }
     ~World() {
         client.reset();
-        strand.stop(); // before the service: no closure may run on a destroyed service
+        strand.stop(); // the loop ends first: the service is then touched by this thread alone
         service.reset();
         CHECK(hub.off_strand_calls == 0);
     }
@@ -191,7 +191,7 @@ TEST_CASE("AutoAccept and WaitForTrust writes reach the hub and are announced", 
     World w;
     auto& hub = w.client->hub();
     hub.AutoAccept(true);
-    CHECK(hub.AutoAccept()); // visible at once, before the strand has applied it
+    CHECK(hub.AutoAccept());
     REQUIRE(w.client->wait_signal("PropertiesChanged", "/org/shipd/Hub1"));
     CHECK(w.client->find("PropertiesChanged")->args ==
           std::vector<std::string>{"org.shipd.Hub1", "AutoAccept=true"});
@@ -333,50 +333,65 @@ TEST_CASE("after stop no signal leaves and every method replies ShuttingDown", "
     CHECK(w.calls().empty());
 }
 
-TEST_CASE("a call whose closure the strand drops is answered ShuttingDown, not left to time out",
+// Issue 13: calls in flight when shipd stops. Each gets an answer (its result, or ShuttingDown once the stop
+// was seen), none is left to the caller's timeout, and the loop never waits on anything while answering.
+TEST_CASE("128 calls in flight when the stop comes are each answered, none left to time out",
           "[daemon][dbus]") {
     World w;
-    w.strand.drop_posts(true);
+    auto& proxy = w.client->hub().raw();
+    constexpr int in_flight = 128;
+    int answered = 0, shutting_down = 0, other_errors = 0;
+    for (int i = 0; i < in_flight; ++i) {
+        auto call = proxy.createMethodCall("org.shipd.Hub1", i % 2 ? "ListPeers" : "Trust");
+        if (i % 2 == 0) call << std::string(ski_b);
+        proxy.callMethod(
+            call,
+            [&](sdbus::MethodReply&, const sdbus::Error* error) {
+                ++answered;
+                if (!error) return;
+                (error->getName() == "org.shipd.Hub1.Error.ShuttingDown" ? shutting_down : other_errors) += 1;
+            },
+            10'000'000);
+        if (i == in_flight / 2) w.stop.request_stop(); // from another thread, while the loop works
+    }
     const auto started = std::chrono::steady_clock::now();
-    require_error([&] { w.client->hub().Trust(ski_a); }, "org.shipd.Hub1.Error.ShuttingDown", "");
-    require_error([&] { w.client->hub().ListDiscovered(); }, "org.shipd.Hub1.Error.ShuttingDown", "");
-    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
-    w.strand.drop_posts(false);
+    REQUIRE(w.client->wait_for([&] { return answered == in_flight; }, 5s));
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+    CHECK(shutting_down > 0);
+    CHECK(other_errors == 0);
 }
 
 TEST_CASE("a second service on the same bus cannot take the name", "[daemon][dbus]") {
     World w;
-    FakeStrand strand2;
+    TestLoop strand2;
     FakeHub hub2{strand2};
-    std::stop_source stop2;
-    DbusService second({ship::daemon::BusKind::address,
-                        w.bus.address(),
-                        "x",
-                        [&](std::function<void()> fn) { strand2.post(std::move(fn)); },
-                        {}},
-                       hub2, stop2.get_token());
+    DbusService second(strand2.loop(), service_config(w.bus, "x"), hub2, strand2.stop_source().get_token());
     CHECK_THROWS_AS(second.start(), sdbus::Error);
-    strand2.stop();
     CHECK(w.client->hub().ShipID() == "shipd-test-1"); // the first one still serves
 }
 
 TEST_CASE("the bus going away is reported once", "[daemon][dbus]") {
     TempDir dir;
     auto bus = std::make_unique<PrivateBus>(dir.path);
-    FakeStrand strand;
+    TestLoop strand;
     FakeHub hub{strand};
-    std::stop_source stop;
     std::promise<std::string> failed;
     auto failure = failed.get_future();
-    DbusService service({ship::daemon::BusKind::address, bus->address(), "x",
-                         [&](std::function<void()> fn) { strand.post(std::move(fn)); },
-                         [&](const std::string& why) { failed.set_value(why); }},
-                        hub, stop.get_token());
+    int reports = 0;
+    DbusService service(strand.loop(),
+                        service_config(*bus, "x",
+                                       [&](const std::string& why) {
+                                           if (reports++ == 0) failed.set_value(why);
+                                       }),
+                        hub, strand.stop_source().get_token());
     service.start();
+    strand.start();
     bus.reset(); // kills dbus-daemon
     REQUIRE(failure.wait_for(deadline) == std::future_status::ready);
     CHECK_FALSE(failure.get().empty());
+    strand.run([] {}); // a few more turns of the loop: still one report
     strand.stop();
+    CHECK(reports == 1);
 }
 
 // Soak finding 1: shipd's hub accepts and dials while the service is still starting. A peer that reached data
@@ -386,23 +401,16 @@ TEST_CASE("a peer connected before the name is owned is announced once the servi
           "[daemon][dbus]") {
     TempDir dir;
     PrivateBus bus{dir.path};
-    FakeStrand strand;
+    TestLoop strand;
     FakeHub hub{strand};
-    std::stop_source stop;
-    strand.run([&] { hub.peers[ski_a] = peer_a(); });      // connected
+    hub.peers[ski_a] = peer_a();                           // connected
     auto client = std::make_unique<Client>(bus.address()); // subscribed before the service exists
-    auto service = std::make_unique<DbusService>(
-        ship::daemon::DbusServiceConfig{ship::daemon::BusKind::address,
-                                        bus.address(),
-                                        "9.8.7-test",
-                                        [&](std::function<void()> fn) { strand.post(std::move(fn)); },
-                                        {}},
-        hub, stop.get_token());
-    strand.run([&] {
-        service->peer_connected(ski_a); // as the hub does, before the service has started
-        service->data_received(ski_a, R"({"datagram":{}})");
-    });
+    auto service = std::make_unique<DbusService>(strand.loop(), service_config(bus), hub,
+                                                 strand.stop_source().get_token());
+    service->peer_connected(ski_a); // as the hub does, before the service has started
+    service->data_received(ski_a, R"({"datagram":{}})");
     service->start();
+    strand.start();
     strand.run([&] { service->peer_disconnected(ski_a, "closed by peer"); });
 
     REQUIRE(client->wait_signal("PeerDisconnected"));

@@ -87,28 +87,26 @@ PrivateBus::~PrivateBus() {
     }
 }
 
-FakeStrand::FakeStrand()
-    : thread_([this] { loop(); }) {}
+TestLoop::TestLoop()
+    : strand_(stop_.get_token(), ship::net::StrandOptions{std::chrono::hours(1)}) {
+    // Like the hub's: a stop is a request to wind down, and the loop serves on until stop().
+    strand_.on_stop([] {});
+}
 
-FakeStrand::~FakeStrand() {
+TestLoop::~TestLoop() {
     stop();
 }
 
-void FakeStrand::post(std::function<void()> fn) {
-    std::unique_lock lock(mutex_);
-    if (stopping_ || dropping_) {
-        lock.unlock();
-        fn = nullptr; // destroyed unrun, outside the lock
-        return;
-    }
-    queue_.push_back(std::move(fn));
-    cv_.notify_one();
+void TestLoop::start() {
+    thread_ = std::thread([this] { strand_.run(); });
 }
 
-void FakeStrand::run(const std::function<void()>& fn) {
+void TestLoop::run(const std::function<void()>& fn) {
+    if (!thread_.joinable()) return fn();
     auto done = std::make_shared<std::promise<void>>();
     auto future = done->get_future();
-    post([&fn, done] {
+    // The loop's own queue, not Strand::post: tests still act on the loop after a stop was requested.
+    loop().post([&fn, done] {
         try {
             fn();
             done->set_value();
@@ -116,40 +114,19 @@ void FakeStrand::run(const std::function<void()>& fn) {
             done->set_exception(std::current_exception());
         }
     });
-    if (future.wait_for(deadline) != std::future_status::ready)
-        throw std::runtime_error("strand did not run");
+    if (future.wait_for(deadline) != std::future_status::ready) throw std::runtime_error("loop did not run");
     future.get();
 }
 
-void FakeStrand::stop() {
-    std::deque<std::function<void()>> dropped;
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-        cv_.notify_one();
-    }
-    if (thread_.joinable()) thread_.join();
-    std::lock_guard lock(mutex_);
-    dropped.swap(queue_);
+void TestLoop::stop() {
+    if (!thread_.joinable()) return;
+    loop().post([this] { strand_.finish(); });
+    thread_.join();
 }
 
-void FakeStrand::drop_posts(bool on) {
-    std::lock_guard lock(mutex_);
-    dropping_ = on;
-}
-
-void FakeStrand::loop() {
-    for (;;) {
-        std::function<void()> fn;
-        {
-            std::unique_lock lock(mutex_);
-            cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-            if (stopping_) return;
-            fn = std::move(queue_.front());
-            queue_.pop_front();
-        }
-        fn();
-    }
+void FakeHub::when_persisted(std::function<void(const Result&)> done) {
+    check_strand();
+    done(std::nullopt);
 }
 
 void FakeHub::check_strand() const {

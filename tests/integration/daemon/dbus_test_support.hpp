@@ -1,4 +1,4 @@
-// Test doubles for the D-Bus service: a private dbus-daemon owned by PID, a strand thread with a post queue,
+// Test doubles for the D-Bus service: a private dbus-daemon owned by PID, a real strand on a thread,
 // a HubApi fake that insists on being called on that strand, and a single-threaded client that pumps its
 // own connection so waits are event-driven with deadlines.
 #pragma once
@@ -23,6 +23,8 @@
 
 #include "hub/hub_api.hpp"
 #include "hub1_proxy.hpp"
+#include "net/event_loop.hpp"
+#include "net/strand.hpp"
 
 namespace ship::test {
 
@@ -48,33 +50,35 @@ private:
     std::string address_;
 };
 
-// One thread running posted closures in order, like the hub's strand.
-class FakeStrand {
+// A real strand and its event loop on a thread of their own, as in shipd. Build and start the D-Bus service
+// on the test thread before start() (the loop is the test thread's until then); afterwards it lives on the
+// loop. The service's stop is this strand's: stop_source().request_stop() stops "shipd" while the loop goes
+// on serving the bus (as shipd's does while its connections close); stop() ends the loop and joins it.
+class TestLoop {
 public:
-    FakeStrand();
-    ~FakeStrand();
-    void post(std::function<void()> fn);
-    // Runs fn on the strand and waits for it (with the test deadline).
+    TestLoop();
+    ~TestLoop();
+    TestLoop(const TestLoop&) = delete;
+    TestLoop& operator=(const TestLoop&) = delete;
+
+    ship::net::EventLoop& loop() { return strand_.loop(); }
+    std::stop_source& stop_source() { return stop_; }
+    void start();
+    // Runs fn on the loop thread and waits for it (with the test deadline); inline before start().
     void run(const std::function<void()>& fn);
-    // Stops the thread; closures still queued, and any posted later, are destroyed unrun.
     void stop();
-    // While set, post() destroys closures at once, as a stopping strand may.
-    void drop_posts(bool on);
-    bool on_strand() const { return std::this_thread::get_id() == thread_.get_id(); }
+    bool on_strand() const { return strand_.is_on_strand(); }
 
 private:
-    void loop();
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::deque<std::function<void()>> queue_;
-    bool stopping_ = false, dropping_ = false;
+    std::stop_source stop_;
+    ship::net::Strand strand_;
     std::thread thread_;
 };
 
 // The hub as the service sees it. State is plain (strand-only); `off_strand_calls` counts violations.
 class FakeHub : public ship::hub::HubApi {
 public:
-    explicit FakeHub(const FakeStrand& strand)
+    explicit FakeHub(const TestLoop& strand)
         : strand_(strand) {}
 
     std::string local_ski() const override;
@@ -94,6 +98,7 @@ public:
     ship::hub::Result disconnect(std::string_view ski, std::string_view reason) override;
     ship::hub::Result cancel_pairing(std::string_view ski) override;
     ship::hub::Result send_data(std::string_view ski, std::string_view json) override;
+    void when_persisted(std::function<void(const ship::hub::Result&)> done) override;
 
     // Strand-only test state.
     std::string own_ski = "00112233445566778899aabbccddeeff00112233";
@@ -108,7 +113,7 @@ public:
 private:
     void check_strand() const;
     ship::hub::Result known_ski(std::string_view input, std::string& ski) const;
-    const FakeStrand& strand_;
+    const TestLoop& strand_;
 };
 
 struct Signal {

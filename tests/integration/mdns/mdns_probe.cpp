@@ -6,46 +6,21 @@
 //   stdin: "register true|false" (live TXT change), "quit" (clean stop: withdraw, exit 0). SIGTERM = quit.
 //   stdout: "established <instance>", "peer ski=… id=… instance=… brand=… model=… type=… serial=… cat=…
 //            register=… path=… port=… address=<best> v6=<first IPv6 or ->", "gone ski=…", "stopped".
-#include <condition_variable>
+#include <unistd.h>
+
 #include <csignal>
-#include <deque>
 #include <functional>
 #include <iostream>
 #include <map>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "mdns/browser.hpp"
 #include "mdns/publisher.hpp"
+#include "net/event_loop.hpp"
 
 using namespace ship::mdns;
 
 namespace {
-
-// The strand stand-in: closures posted from any thread run one by one on the main thread.
-class Queue {
-public:
-    void post(std::function<void()> fn) {
-        {
-            std::lock_guard lock(mutex_);
-            queue_.push_back(std::move(fn));
-        }
-        ready_.notify_one();
-    }
-    std::function<void()> take() {
-        std::unique_lock lock(mutex_);
-        ready_.wait(lock, [this] { return !queue_.empty(); });
-        auto fn = std::move(queue_.front());
-        queue_.pop_front();
-        return fn;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable ready_;
-    std::deque<std::function<void()>> queue_;
-};
 
 void say(const std::string& line) {
     std::cout << line << std::endl; // flushed: the script reads the file while we run
@@ -94,20 +69,11 @@ int main(int argc, char** argv) {
     }
     if (auto reason = check(self)) return usage(*reason);
 
-    // SIGTERM/SIGINT are taken by one thread with sigwait: blocked here, before any other thread exists.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
-    // Never destroyed: the detached stdin and signal threads may still hold it while main returns.
-    auto& queue = *new Queue;
-    const Post post = [&queue](std::function<void()> fn) { queue.post(std::move(fn)); };
-    bool quit = false;
-
+    // One loop, as in shipd: Avahi, stdin and the stop signals are all events on it.
+    ship::net::EventLoop loop;
+    AvahiSession avahi(loop);
     std::map<std::string, ServiceEntry> seen;
-    Browser browser(post, self.ski, [&](std::vector<ServiceEntry> peers) {
+    Browser browser(avahi, self.ski, [&](std::vector<ServiceEntry> peers) {
         std::map<std::string, ServiceEntry> now;
         for (auto& p : peers) {
             if (seen.count(p.ski) == 0 || !(seen[p.ski] == p)) say(describe(p));
@@ -117,14 +83,15 @@ int main(int argc, char** argv) {
             if (now.count(ski) == 0) say("gone ski=" + ski);
         seen = std::move(now);
     });
-    Publisher publisher(post, self);
+    Publisher publisher(avahi, self);
     publisher.on_established([](const std::string& instance) { say("established " + instance); });
     publisher.start();
     browser.start();
+    avahi.start();
 
     const auto command = [&](const std::string& line) {
         if (line == "quit") {
-            quit = true;
+            loop.stop();
         } else if (line == "register true" || line == "register false") {
             publisher.set_register(line == "register true");
             say("ok " + line);
@@ -132,22 +99,26 @@ int main(int argc, char** argv) {
             say("unknown command: " + line);
         }
     };
-    std::thread([&queue, stop_signals, command] {
-        int signal = 0;
-        sigwait(&stop_signals, &signal);
-        queue.post([command] { command("quit"); });
-    }).detach();
-    std::thread([&queue, command] {
-        std::string line;
-        while (std::getline(std::cin, line))
-            queue.post([command, line] { command(line); });
-        queue.post([command] { command("quit"); });
-    }).detach();
+    ship::net::SignalWatch on_term(loop, SIGTERM, [&] { command("quit"); });
+    ship::net::SignalWatch on_int(loop, SIGINT, [&] { command("quit"); });
+    std::string pending;
+    ship::net::IoWatch input(loop, STDIN_FILENO, [&](int) {
+        char buf[256];
+        const auto n = read(STDIN_FILENO, buf, sizeof buf);
+        if (n <= 0) return command("quit"); // end of input
+        pending.append(buf, static_cast<std::size_t>(n));
+        for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+            const std::string line = pending.substr(0, nl);
+            pending.erase(0, nl + 1);
+            command(line);
+        }
+    });
+    input.set_events(ship::net::IoWatch::readable);
 
-    while (!quit)
-        queue.take()();
+    loop.run();
     publisher.stop();
     browser.stop();
+    avahi.stop();
     say("stopped");
     return 0;
 }

@@ -1,0 +1,172 @@
+#include "hub_object.hpp"
+
+#include <memory>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "dbus_errors.hpp"
+
+namespace ship::daemon {
+
+namespace {
+
+// A method reply that may have to wait (until the trust store is on disk): answered exactly once, and
+// ShuttingDown if whoever holds it drops it unanswered (shipd stopped first).
+class DeferredReply {
+public:
+    explicit DeferredReply(sdbus::Result<>&& result)
+        : result_(std::move(result)) {}
+    DeferredReply(const DeferredReply&) = delete;
+    DeferredReply& operator=(const DeferredReply&) = delete;
+    ~DeferredReply() { answer(shutting_down_error()); }
+
+    void answer(const ship::hub::Result& outcome) {
+        if (outcome) return answer(to_dbus_error(*outcome));
+        if (std::exchange(answered_, true)) return;
+        result_.returnResults();
+    }
+    void answer(const sdbus::Error& error) {
+        if (std::exchange(answered_, true)) return;
+        result_.returnError(error);
+    }
+
+private:
+    sdbus::Result<> result_;
+    bool answered_ = false;
+};
+
+// A command that changed what is persisted: answered once the change is on disk, so an acknowledged Trust
+// survives a crash.
+void answer_when_persisted(BusContext& context, sdbus::Result<>&& result, const ship::hub::Result& outcome) {
+    if (outcome) return result.returnError(to_dbus_error(*outcome));
+    auto reply = std::make_shared<DeferredReply>(std::move(result));
+    context.hub.when_persisted([reply](const ship::hub::Result& written) { reply->answer(written); });
+}
+
+void answer(sdbus::Result<>&& result, const ship::hub::Result& outcome) {
+    if (outcome) return result.returnError(to_dbus_error(*outcome));
+    result.returnResults();
+}
+
+} // namespace
+
+HubObject::HubObject(sdbus::IConnection& connection, BusContext& context)
+    : AdaptorInterfaces(connection, dbus_hub_path)
+    , context_(context) {
+    registerAdaptor();
+    announced_ = current();
+}
+
+HubObject::~HubObject() {
+    unregisterAdaptor();
+}
+
+HubObject::Announced HubObject::current() const {
+    auto& hub = context_.hub;
+    return Announced{hub.port(), context_.qr_code ? *context_.qr_code : hub.qr_code(), hub.auto_accept(),
+                     hub.wait_for_trust()};
+}
+
+void HubObject::announce_property_changes() {
+    const Announced now = current();
+    std::vector<std::string> changed;
+    // LocalSKI, ShipID and Version are announced as constant; Port may change once, QRCode on a reload.
+    if (now.port != announced_.port) changed.emplace_back("Port");
+    if (now.qr_code != announced_.qr_code) changed.emplace_back("QRCode");
+    if (now.auto_accept != announced_.auto_accept) changed.emplace_back("AutoAccept");
+    if (now.wait_for_trust != announced_.wait_for_trust) changed.emplace_back("WaitForTrust");
+    if (changed.empty() || !context_.may_emit()) return;
+    announced_ = now;
+    emitPropertiesChangedSignal(org::shipd::Hub1_adaptor::INTERFACE_NAME, changed);
+}
+
+void HubObject::ListPeers(sdbus::Result<std::vector<PeerEntry>>&& result) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    std::vector<PeerEntry> entries;
+    for (const auto& p : context_.hub.list_peers())
+        entries.emplace_back(p.ski, p.ship_id, std::string(ship::to_string(p.state)), p.trusted, p.connected);
+    result.returnResults(entries);
+}
+
+void HubObject::ListDiscovered(sdbus::Result<std::vector<DiscoveredEntry>>&& result) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    std::vector<DiscoveredEntry> entries;
+    for (const auto& d : context_.hub.list_discovered())
+        entries.emplace_back(d.ski, d.ship_id, d.brand, d.model, d.type, d.host, d.port);
+    result.returnResults(entries);
+}
+
+void HubObject::Trust(sdbus::Result<>&& result, std::string ski) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    answer_when_persisted(context_, std::move(result), context_.hub.trust(ski));
+}
+
+void HubObject::Untrust(sdbus::Result<>&& result, std::string ski) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    answer_when_persisted(context_, std::move(result), context_.hub.untrust(ski));
+}
+
+void HubObject::Connect(sdbus::Result<>&& result, std::string ski, std::string host, std::uint16_t port) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    answer_when_persisted(context_, std::move(result), context_.hub.connect(ski, host, port));
+}
+
+void HubObject::Disconnect(sdbus::Result<>&& result, std::string ski, std::string reason) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    answer(std::move(result), context_.hub.disconnect(ski, reason));
+}
+
+void HubObject::CancelPairing(sdbus::Result<>&& result, std::string ski) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    answer_when_persisted(context_, std::move(result), context_.hub.cancel_pairing(ski));
+}
+
+void HubObject::SendData(sdbus::Result<>&& result, std::string ski, std::string json) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    answer(std::move(result), context_.hub.send_data(ski, json));
+}
+
+std::string HubObject::LocalSKI() {
+    return context_.hub.local_ski();
+}
+
+std::string HubObject::ShipID() {
+    return context_.hub.ship_id();
+}
+
+std::uint16_t HubObject::Port() {
+    return context_.hub.port();
+}
+
+std::string HubObject::Version() {
+    return context_.version;
+}
+
+std::string HubObject::QRCode() {
+    return context_.qr_code ? *context_.qr_code : context_.hub.qr_code();
+}
+
+bool HubObject::AutoAccept() {
+    return context_.hub.auto_accept();
+}
+
+void HubObject::AutoAccept(const bool& value) {
+    if (context_.stopping()) throw shutting_down_error();
+    context_.hub.set_auto_accept(value);
+    spdlog::info("D-Bus: AutoAccept set to {}", context_.hub.auto_accept());
+    announce_property_changes();
+}
+
+bool HubObject::WaitForTrust() {
+    return context_.hub.wait_for_trust();
+}
+
+void HubObject::WaitForTrust(const bool& value) {
+    if (context_.stopping()) throw shutting_down_error();
+    context_.hub.set_wait_for_trust(value);
+    spdlog::info("D-Bus: WaitForTrust set to {}", context_.hub.wait_for_trust());
+    announce_property_changes();
+}
+
+} // namespace ship::daemon

@@ -1,0 +1,63 @@
+// The org.shipd.Hub1 object on /org/shipd/Hub1 (with ObjectManager and Properties): every method calls the
+// hub directly on the loop and answers at once; after stop every call is answered ShuttingDown.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include "bus_context.hpp"
+#include "hub1_adaptor.hpp"
+
+namespace ship::daemon {
+
+// Loop thread only.
+class HubObject final
+    : public sdbus::AdaptorInterfaces<org::shipd::Hub1_adaptor, sdbus::ObjectManager_adaptor,
+                                      sdbus::Properties_adaptor> {
+public:
+    HubObject(sdbus::IConnection& connection, BusContext& context);
+    ~HubObject();
+    HubObject(const HubObject&) = delete;
+    HubObject& operator=(const HubObject&) = delete;
+
+    // Re-reads the hub's properties and announces what changed since the last call (the listening port
+    // once known, a setting the hub changed by itself, QRCode after a reload).
+    void announce_property_changes();
+
+private:
+    using PeerEntry = sdbus::Struct<std::string, std::string, std::string, bool, bool>;
+    using DiscoveredEntry = sdbus::Struct<std::string, std::string, std::string, std::string, std::string,
+                                          std::string, std::uint16_t>;
+    struct Announced {
+        std::uint16_t port = 0;
+        std::string qr_code;
+        bool auto_accept = false, wait_for_trust = true;
+    };
+    Announced current() const;
+
+    void ListPeers(sdbus::Result<std::vector<PeerEntry>>&& result) override;
+    void ListDiscovered(sdbus::Result<std::vector<DiscoveredEntry>>&& result) override;
+    void Trust(sdbus::Result<>&& result, std::string ski) override;
+    void Untrust(sdbus::Result<>&& result, std::string ski) override;
+    void Connect(sdbus::Result<>&& result, std::string ski, std::string host, std::uint16_t port) override;
+    void Disconnect(sdbus::Result<>&& result, std::string ski, std::string reason) override;
+    void CancelPairing(sdbus::Result<>&& result, std::string ski) override;
+    void SendData(sdbus::Result<>&& result, std::string ski, std::string json) override;
+
+    std::string LocalSKI() override;
+    std::string ShipID() override;
+    std::uint16_t Port() override;
+    std::string Version() override;
+    std::string QRCode() override;
+    bool AutoAccept() override;
+    void AutoAccept(const bool& value) override;
+    bool WaitForTrust() override;
+    void WaitForTrust(const bool& value) override;
+
+    BusContext& context_;
+    Announced announced_;
+};
+
+} // namespace ship::daemon

@@ -1,0 +1,54 @@
+#include "peer_object.hpp"
+
+namespace ship::daemon {
+
+PeerObject::PeerObject(sdbus::IConnection& connection, ship::hub::PeerInfo info)
+    : AdaptorInterfaces(connection, dbus_peer_path_prefix + info.ski)
+    , info_(info)
+    , announced_(std::move(info)) {
+    registerAdaptor();
+}
+
+PeerObject::~PeerObject() {
+    unregisterAdaptor();
+}
+
+bool PeerObject::update(ship::hub::PeerInfo info) {
+    info.ski = info_.ski; // the object path names it; it cannot change
+    info_ = std::move(info);
+    return !differences().empty();
+}
+
+std::vector<std::string> PeerObject::take_changes() {
+    auto changed = differences();
+    announced_ = info_;
+    return changed;
+}
+
+std::vector<std::string> PeerObject::differences() const {
+    using ship::hub::PeerInfo;
+    std::vector<std::string> changed;
+    const auto note = [&](bool differs, const char* name) {
+        if (differs) changed.emplace_back(name);
+    };
+    const PeerInfo& a = announced_;
+    const PeerInfo& b = info_;
+    note(a.ship_id != b.ship_id, "ShipID");
+    note(a.state != b.state, "State");
+    note(a.error != b.error, "Error");
+    note(a.trusted != b.trusted, "Trusted");
+    note(a.connected != b.connected, "Connected");
+    note(a.brand != b.brand, "Brand");
+    note(a.model != b.model, "Model");
+    note(a.type != b.type, "Type");
+    note(a.host != b.host, "Host");
+    note(a.port != b.port, "Port");
+    note(a.connected_since_us != b.connected_since_us, "ConnectedSince");
+    note(a.messages_in != b.messages_in, "MessagesIn");
+    note(a.messages_out != b.messages_out, "MessagesOut");
+    note(a.bytes_in != b.bytes_in, "BytesIn");
+    note(a.bytes_out != b.bytes_out, "BytesOut");
+    return changed;
+}
+
+} // namespace ship::daemon

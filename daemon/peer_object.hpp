@@ -1,0 +1,56 @@
+// One org.shipd.Hub1.Peer object, /org/shipd/Hub1/peer/<ski>: the hub's view of that peer as properties.
+// Updates land at once (a Get sees them); PropertiesChanged names what changed since the last announcement.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include "hub/hub_api.hpp"
+#include "hub1_adaptor.hpp"
+
+namespace ship::daemon {
+
+inline constexpr const char* dbus_peer_path_prefix = "/org/shipd/Hub1/peer/";
+
+// Loop thread only.
+class PeerObject final
+    : public sdbus::AdaptorInterfaces<org::shipd::Hub1::Peer_adaptor, sdbus::Properties_adaptor,
+                                      sdbus::ManagedObject_adaptor> {
+public:
+    PeerObject(sdbus::IConnection& connection, ship::hub::PeerInfo info);
+    ~PeerObject();
+    PeerObject(const PeerObject&) = delete;
+    PeerObject& operator=(const PeerObject&) = delete;
+
+    // The hub's new view of the peer; true if it differs from what was last announced.
+    bool update(ship::hub::PeerInfo info);
+    // The properties whose value changed since the last call (or since the object was made).
+    std::vector<std::string> take_changes();
+
+private:
+    std::vector<std::string> differences() const;
+
+    std::string SKI() override { return info_.ski; }
+    std::string ShipID() override { return info_.ship_id; }
+    std::string State() override { return std::string(ship::to_string(info_.state)); }
+    std::string Error() override { return info_.error; }
+    bool Trusted() override { return info_.trusted; }
+    bool Connected() override { return info_.connected; }
+    std::string Brand() override { return info_.brand; }
+    std::string Model() override { return info_.model; }
+    std::string Type() override { return info_.type; }
+    std::string Host() override { return info_.host; }
+    std::uint16_t Port() override { return info_.port; }
+    std::uint64_t ConnectedSince() override { return info_.connected_since_us; }
+    std::uint64_t MessagesIn() override { return info_.messages_in; }
+    std::uint64_t MessagesOut() override { return info_.messages_out; }
+    std::uint64_t BytesIn() override { return info_.bytes_in; }
+    std::uint64_t BytesOut() override { return info_.bytes_out; }
+
+    ship::hub::PeerInfo info_;      // what Get returns
+    ship::hub::PeerInfo announced_; // what the last PropertiesChanged (or InterfacesAdded) said
+};
+
+} // namespace ship::daemon
