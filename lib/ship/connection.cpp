@@ -167,6 +167,9 @@ struct Connection::Impl {
     // hello
     bool peer_ready = false;   // pending side: the peer said ready
     TimePoint peer_deadline{}; // pending side: when the peer's announced `waiting` runs out
+    bool approved = false;     // we were pending and the user trusted the peer
+    // Pending side: the peer's first protocol-handshake message, come before our user decided (OpenEEBUS).
+    std::optional<msg::MessageProtocolHandshake> held_handshake;
     // data exchange
     std::optional<std::string> peer_ship_id;
     // close
@@ -337,9 +340,19 @@ struct Connection::Impl {
 
     void on_hello_ready_listen(const msg::Message& m, TimePoint now) {
         const auto* h = std::get_if<msg::ConnectionHello>(&m);
-        if (!h)
+        if (!h) {
+            // Leniency (OpenEEBUS): we said ready only now, on approve, and the peer's protocol handshake,
+            // sent while it still saw us pending, overtook the `ready` we have not seen yet. Its hello is
+            // done.
+            if (approved && std::holds_alternative<msg::MessageProtocolHandshake>(m)) {
+                notice("hello: the peer's messageProtocolHandshake came before its ready; taken as its hello "
+                       "done");
+                hello_ok(now);
+                return on_protocol(m, now);
+            }
             return hello_abort(now,
                                "hello: unexpected " + std::string(msg::name(m)) + " while waiting for hello");
+        }
         switch (h->phase) {
         case msg::HelloPhase::ready:
             return hello_ok(now);
@@ -352,11 +365,34 @@ struct Connection::Impl {
         }
     }
 
+    // Leniency (OpenEEBUS, NIBE): the peer is done with hello (it said ready, or we did not see its hello
+    // complete) and has begun the protocol handshake while our user still decides. Not an error: the first
+    // such message is held and answered once we are ready; a second one still aborts.
+    void hold_handshake(const msg::MessageProtocolHandshake& p, TimePoint now) {
+        held_handshake = p;
+        peer_ready = true;
+        notice(std::string("hello: held the peer's early messageProtocolHandshake (") +
+               (p.type == msg::HandshakeType::select ? "select" : "announceMax") +
+               ") until our user decides");
+        // It left hello: it grants no more time, and a hello of ours would be a protocol error to it. So our
+        // own T_hello bounds the wait for the user from now on, unless it already runs.
+        cancel(TimerKind::hello_send_prolongation);
+        cancel(TimerKind::hello_prolongation_reply);
+        if (!timers.running(TimerKind::hello_wait_for_ready))
+            arm_wait_for_ready(now, config.timers.hello_init);
+    }
+
     void on_hello_pending_listen(const msg::Message& m, TimePoint now) {
         const auto* h = std::get_if<msg::ConnectionHello>(&m);
-        if (!h)
+        if (!h) {
+            if (const auto* p = std::get_if<msg::MessageProtocolHandshake>(&m); p && !held_handshake)
+                return hold_handshake(*p, now);
             return hello_abort(now,
-                               "hello: unexpected " + std::string(msg::name(m)) + " while waiting for hello");
+                               "hello: unexpected " + std::string(msg::name(m)) + " while waiting for hello" +
+                                   (held_handshake ? " (one messageProtocolHandshake is held already)" : ""));
+        }
+        if (held_handshake && h->phase != msg::HelloPhase::aborted)
+            return notice("hello: ignored a hello after the peer's messageProtocolHandshake");
         switch (h->phase) {
         case msg::HelloPhase::ready:
             peer_ready = true;
@@ -374,6 +410,15 @@ struct Connection::Impl {
                 arm_wait_for_ready(now, config.timers.hello_init);
             return;
         case msg::HelloPhase::pending:
+            // Leniency (OpenEEBUS, NIBE): a ready peer answers our prolongation request by echoing our phase,
+            // `pending`, with its new `waiting` and no request of its own. It is still ready: taking it as
+            // pending would stop the pairing at our own deadline and fail the handshake after approve.
+            if (peer_ready && timers.running(TimerKind::hello_prolongation_reply) && h->waiting &&
+                h->prolongation_request != true) {
+                notice("hello: the ready peer answered our prolongation request with phase pending; still "
+                       "taken as ready");
+                return schedule_prolongation(now, peer_waiting(*h));
+            }
             if (peer_ready) { // the peer went back to pending: wait for it again
                 peer_ready = false;
                 arm_wait_for_ready(now, config.timers.hello_init);
@@ -391,7 +436,12 @@ struct Connection::Impl {
         cancel(TimerKind::hello_send_prolongation);
         cancel(TimerKind::hello_prolongation_reply);
         send_hello(msg::HelloPhase::ready, config.timers.hello_init);
-        if (peer_ready) return hello_ok(now);
+        approved = true;
+        if (peer_ready) {
+            hello_ok(now);
+            if (auto held = std::exchange(held_handshake, std::nullopt)) on_protocol(*held, now);
+            return;
+        }
         arm_wait_for_ready(now, config.timers.hello_init);
         state = State::hello_ready_listen;
         report(PeerState::in_progress);
@@ -657,6 +707,10 @@ struct Connection::Impl {
         case TimerKind::cmi:
             return fail(close_code_ship, "CMI: no CMI from the peer within " + ms_text(t.cmi));
         case TimerKind::hello_wait_for_ready:
+            if (held_handshake)
+                return hello_abort(now,
+                                   "hello: no trust decision before our deadline (the peer had moved on to "
+                                   "the protocol handshake)");
             return hello_abort(now, "hello: the peer did not become ready before our announced deadline");
         case TimerKind::hello_send_prolongation:
             send_hello(msg::HelloPhase::pending, std::nullopt, true);

@@ -174,6 +174,13 @@ seeds = [
     # Wake-ups before, at and long after the access-methods deadline (60 s), in ms: early ones must do nothing.
     ("client-wake", bytes([TRUSTED]) + to_data_client
      + b"".join(op("wake", ms >> 8, ms & 0xFF) for ms in (0, 1, 59998, 1, 1, 65535))),
+    # OpenEEBUS (NIBE): the ready peer echoes our pending phase to our prolongation request, and begins the
+    # protocol handshake while we are still pending.
+    ("client-openeebus-echo", bytes([WAITING]) + recv("cmi", "hello_ready_60000") + op("due")
+     + op("hello", 0x04, *(90000).to_bytes(8, "big"), 0) + op("due") + op("approve")
+     + recv("select", "pin_none", "am_request", "am_demo")),
+    ("server-openeebus-early-announce", bytes([SERVER | WAITING]) + recv("cmi", "hello_ready_60000", "announce_max")
+     + op("due") + op("approve") + recv("select", "pin_none", "am_request", "am_demo")),
     ("client-pending-oversleeps", bytes([WAITING]) + recv("cmi", "hello_ready_60000")
      + op("advance", 0x01, 0x24, 0xF8) + op("due")),
     ("client-own-id", bytes([TRUSTED | 0x40]) + sized("shipd-Fuzz-ID-1") + to_data_client),
