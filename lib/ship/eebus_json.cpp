@@ -136,12 +136,18 @@ TextScan scan_text(std::string_view text) {
 
 // RapidJSON 1.1.0 accepts what it cannot write back: a number that rounds to infinity (e.g. 2e308; its Writer
 // stops there and leaves truncated text) and a lone low surrogate escape (\uDC00-\uDFFF, which it turns into
-// invalid UTF-8). Either makes the whole text invalid. Values reaching here are depth-checked.
-std::optional<std::string> unrepresentable(const Value& v) {
+// invalid UTF-8). This value alone; unrepresentable() looks inside.
+std::optional<std::string> scalar_problem(const Value& v) {
     if (v.IsDouble() && !std::isfinite(v.GetDouble()))
         return "a number in the JSON is too large for a double";
     if (v.IsString() && !is_valid_utf8(std::string_view(v.GetString(), v.GetStringLength())))
         return "a string in the JSON holds a lone UTF-16 surrogate";
+    return std::nullopt;
+}
+
+// Either problem anywhere in `v` makes the whole text invalid. Values reaching here are depth-checked.
+std::optional<std::string> unrepresentable(const Value& v) {
+    if (auto why = scalar_problem(v)) return why;
     if (v.IsObject()) {
         for (const auto& m : v.GetObject()) {
             if (auto why = unrepresentable(m.name)) return why;
@@ -158,13 +164,56 @@ bool is_single_key_object(const Value& v) {
     return v.IsObject() && v.MemberCount() == 1;
 }
 
+bool all_single_key_objects(const Value& array) {
+    for (const auto& e : array.GetArray())
+        if (!is_single_key_object(e)) return false;
+    return true;
+}
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// write_plain's walk: emits what to_plain would build, checking each key and scalar before it is written
+// (the Writer would otherwise stop at an infinite number, or copy bytes that are not UTF-8).
+std::optional<std::string> emit_plain(const Value& v, Writer& out) {
+    const auto key = [&out](const Value& name) -> std::optional<std::string> {
+        if (auto why = scalar_problem(name)) return why;
+        out.Key(name.GetString(), name.GetStringLength());
+        return std::nullopt;
+    };
+    if (v.IsArray() && all_single_key_objects(v)) { // `[]` too: EEBUS writes an empty object that way
+        out.StartObject();
+        for (const auto& e : v.GetArray()) {
+            const auto& m = *e.MemberBegin();
+            if (auto why = key(m.name)) return why;
+            if (auto why = emit_plain(m.value, out)) return why;
+        }
+        out.EndObject();
+    } else if (v.IsArray()) {
+        out.StartArray();
+        for (const auto& e : v.GetArray())
+            if (auto why = emit_plain(e, out)) return why;
+        out.EndArray();
+    } else if (v.IsObject()) {
+        out.StartObject();
+        for (const auto& m : v.GetObject()) {
+            if (auto why = key(m.name)) return why;
+            if (auto why = emit_plain(m.value, out)) return why;
+        }
+        out.EndObject();
+    } else {
+        if (auto why = scalar_problem(v)) return why;
+        v.Accept(out); // a scalar: written exactly as the copy to_plain makes would be
+    }
+    return std::nullopt;
+}
+
 Value copy_scalar(const Value& v, Allocator& alloc) {
     return Value(v, alloc);
 }
 
 } // namespace
 
-std::optional<CodecError> parse(std::string_view text, rapidjson::Document& out) {
+std::optional<CodecError> parse_unchecked(std::string_view text, rapidjson::Document& out) {
     while (!text.empty() && text.back() == '\0')
         text.remove_suffix(1);
     if (text.empty()) return CodecError{"empty JSON text"};
@@ -180,8 +229,29 @@ std::optional<CodecError> parse(std::string_view text, rapidjson::Document& out)
     if (out.HasParseError())
         return CodecError{std::string("invalid JSON at offset ") + std::to_string(out.GetErrorOffset()) +
                           ": " + rapidjson::GetParseError_En(out.GetParseError())};
+    return std::nullopt;
+}
+
+std::optional<CodecError> parse(std::string_view text, rapidjson::Document& out) {
+    if (auto err = parse_unchecked(text, out)) return err;
     if (auto why = unrepresentable(out)) return CodecError{*why};
     return std::nullopt;
+}
+
+std::optional<CodecError> value_problem(const Value& value) {
+    if (auto why = scalar_problem(value)) return CodecError{*why};
+    return std::nullopt;
+}
+
+bool is_object_like(const Value& value) {
+    return value.IsObject() || (value.IsArray() && all_single_key_objects(value));
+}
+
+std::variant<std::string, CodecError> write_plain(const Value& eebus) {
+    rapidjson::StringBuffer buffer;
+    Writer writer(buffer);
+    if (auto why = emit_plain(eebus, writer)) return CodecError{*why};
+    return std::string(buffer.GetString(), buffer.GetSize());
 }
 
 std::string write(const Value& value) {
@@ -257,10 +327,9 @@ std::variant<std::string, CodecError> eebus_from_plain(std::string_view plain) {
 
 std::variant<std::string, CodecError> plain_from_eebus(std::string_view eebus) {
     rapidjson::Document in;
-    if (auto err = parse(eebus, in)) return *err;
-    rapidjson::Document out;
-    const Value converted = to_plain(in, out.GetAllocator());
-    return write(converted);
+    if (auto err = parse_unchecked(eebus, in)) return *err;
+    // write_plain checks every value it writes, in parse()'s order, and it writes all of `in`.
+    return write_plain(in);
 }
 
 } // namespace ship::json
