@@ -22,9 +22,11 @@ using Allocator = rapidjson::Document::AllocatorType;
 // __builtin_clzll(0) and then shifts by the garbage count when the digits are all zero with an exponent or
 // over 22 fraction digits (0e133), or when the significant digits start 18446744073709551615 and the next
 // digit rounds that up past 2^64-1; and its cached-power table is indexed out of bounds when the number's
-// decimal magnitude is far beyond a double's (4422…2e300). Such a text is parsed with normal precision (exact
-// for zeros, within an ulp for the rest, infinity for the too large, which is then refused). Strings are
-// skipped; the parser judges them.
+// decimal magnitude is far beyond a double's (4422…2e300), or far below it (0.000…015 with 330 zeros: an
+// index computed from a negative exponent wraps; a plain -O2 build crashes there). Such a text is parsed
+// with normal precision (exact for zeros and for what lies below the smallest subnormal, which rounds to
+// zero; within an ulp for the rest; infinity for the too large, which is then refused). Strings are skipped;
+// the parser judges them.
 struct TextScan {
     std::optional<std::size_t> too_deep_at;
     bool full_precision_unsafe = false;
@@ -104,9 +106,13 @@ TextScan scan_text(std::string_view text) {
                 if (integer_digits > 0 || text[j] != '0') ++integer_digits;
             }
             std::size_t fraction_digits = 0;
+            long long leading_fraction_zeros = 0; // of 0.000ddd: the number is below 10^-zeros × 10^exp
             if (j < text.size() && text[j] == '.')
-                for (++j; digit(j); ++j, ++fraction_digits)
+                for (++j; digit(j); ++j, ++fraction_digits) {
+                    if (integer_digits == 0 && mantissa.all_zero() && text[j] == '0')
+                        ++leading_fraction_zeros;
                     mantissa.add(text[j]);
+                }
             bool exponent = false;
             bool exponent_negative = false;
             long long exponent_value = 0; // saturates: only "far beyond 308" matters
@@ -118,11 +124,13 @@ TextScan scan_text(std::string_view text) {
                 for (; digit(j); ++j)
                     exponent_value = std::min<long long>(exponent_value * 10 + (text[j] - '0'), 1'000'000);
             }
-            const long long magnitude =
-                integer_digits + (exponent_negative ? -exponent_value : exponent_value);
-            // RapidJSON's fast path reads a zero exactly up to 22 fraction digits and no exponent.
+            const long long magnitude = (integer_digits > 0 ? integer_digits : -leading_fraction_zeros) +
+                                        (exponent_negative ? -exponent_value : exponent_value);
+            // RapidJSON's fast path reads a zero exactly up to 22 fraction digits and no exponent. Below
+            // 10^-323 a number is under half the smallest subnormal (4.9e-324): zero in either precision. The
+            // out-of-bounds index starts around 10^-329.
             if ((mantissa.all_zero() && (exponent || fraction_digits > 22)) || mantissa.rounds_past_max() ||
-                magnitude > 309)
+                magnitude > 309 || (!mantissa.all_zero() && magnitude < -323))
                 scan.full_precision_unsafe = true;
             i = j - 1; // resumes at the character that ended the number
             break;

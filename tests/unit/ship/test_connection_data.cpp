@@ -56,6 +56,20 @@ TEST_CASE("DATA: a payload number too large for a double is dropped, never deliv
     require_open(h);
 }
 
+TEST_CASE("DATA: a number far below a double's range arrives as zero and the link keeps working",
+          "[connection][data][fuzz]") {
+    // Found by tests/fuzz: RapidJSON's full-precision parse crashed (SIGSEGV) on it, ending the daemon.
+    Harness h;
+    to_data(h, Role::client);
+    h.receive(make_frame(MessageType::data,
+                         R"({"data":[{"header":[{"protocolId":"ee1.0"}]},{"payload":{"datagram":[{"x":0.)" +
+                             std::string(330, '0') + R"(15}]}}]})"));
+    CHECK(h.data == std::vector<std::string>{R"({"datagram":{"x":0.0}})"});
+    h.receive(vec("access-methods-request"));
+    CHECK(h.take_sent() == Sent{own_access_methods()});
+    require_open(h);
+}
+
 TEST_CASE("TC_SHIP_MSG_001: a bare type byte is dropped and the link keeps working", "[connection][msg]") {
     Harness h;
     to_data(h, Role::server);

@@ -174,6 +174,21 @@ TEST_CASE("numbers on RapidJSON's undefined full-precision paths read right", "[
     CHECK(n[2].GetUint64() == 18446744073709551615U);
 }
 
+// Found by tests/fuzz (fuzz_frame_messages, clang UBSan) while measuring decode cost: a number far below a
+// double's range written with a long zero fraction sends RapidJSON 1.1.0's full-precision path to a cached
+// power with a wrapped index; a plain -O2 build crashes (SIGSEGV) there, so one data message from a peer
+// could end shipd. Such numbers are read with normal precision, which gives their value: zero.
+TEST_CASE("a number far below a double's range with a long zero fraction reads as zero, without a crash",
+          "[json][fuzz]") {
+    const std::string tiny = "0." + std::string(330, '0') + "1585947013696978944";
+    CHECK(to_plain(R"({"a":[{"t":)" + tiny + R"(},{"n":-)" + tiny + "}]}") == R"({"a":{"t":0.0,"n":-0.0}})");
+    CHECK(to_plain(R"({"t":0.)" + std::string(400, '0') + std::string(100, '7') + "}") == R"({"t":0.0})");
+    // Just above the line, full precision still reads a subnormal exactly.
+    rapidjson::Document doc;
+    REQUIRE(doc.Parse(to_plain(R"({"s":0.)" + std::string(320, '0') + "15}").c_str()).IsObject());
+    CHECK(doc["s"].GetDouble() == 1.5e-321);
+}
+
 // msg::decode writes what applications get with write_plain (one walk, no plain DOM): it must give exactly
 // the bytes of the two-step conversion, and refuse exactly what parse() refuses, in its words.
 TEST_CASE("write_plain gives the bytes of write(to_plain(x)) and refuses what parse() refuses",
