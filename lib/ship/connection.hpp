@@ -77,7 +77,7 @@ struct Completed {}; // entered data exchange: send_data is allowed from now on
 struct Closed {      // terminal: comes exactly once; no action follows it
     std::string reason;
 };
-struct Notice { // peer input that was ignored, with why (for logs)
+struct Notice { // peer input that was ignored or taken leniently, with why (for logs)
     std::string text;
 };
 } // namespace action
