@@ -20,10 +20,10 @@ PeerConnection::PeerConnection(net::Strand& strand, PeerConnectionOwner& owner,
                                std::shared_ptr<net::Link> link, Direction direction,
                                ship::ConnectionConfig config)
     : ConnectionHandle(link->peer_ski(), direction)
-    , strand_(strand)
     , owner_(owner)
     , link_(std::move(link))
-    , sme_(std::move(config)) {
+    , sme_(std::move(config))
+    , deadline_timer_(strand, net::Timer::Kind::shutdown) {
     link_->set_handler(this);
 }
 
@@ -49,13 +49,13 @@ void PeerConnection::approve() {
 
 void PeerConnection::deny() {
     if (!begin_close()) return;
-    sme_.deny();
+    sme_.deny(std::chrono::steady_clock::now());
     run_actions();
 }
 
 void PeerConnection::remove_trust() {
     if (!begin_close()) return;
-    sme_.remove_trust();
+    sme_.remove_trust(std::chrono::steady_clock::now());
     run_actions();
 }
 
@@ -71,7 +71,7 @@ void PeerConnection::do_close(std::uint16_t code, std::string_view reason) {
         link_->close(code, reason);
         return;
     }
-    sme_.close(reason);
+    sme_.close(reason, std::chrono::steady_clock::now());
     run_actions();
 }
 
@@ -93,7 +93,8 @@ void PeerConnection::on_closed(net::Link&, const net::CloseInfo& closed) {
     const net::CloseInfo info = closed; // the owner may drop the Link (and what `closed` refers to)
     ended_ = true;
     begin_close(); // whoever started it, the close has happened: nobody closes this connection again
-    timers_.clear();
+    deadline_timer_.cancel();
+    armed_for_.reset();
     if (started_ && !sme_.closed()) {
         sme_.transport_closed(info.reason.empty() ? std::string(net::to_string(info.by)) + " closed"
                                                   : info.reason);
@@ -102,17 +103,20 @@ void PeerConnection::on_closed(net::Link&, const net::CloseInfo& closed) {
     owner_.on_ended(*this, info); // may drop the last reference to this object: nothing after it
 }
 
-void PeerConnection::arm(ship::TimerKind kind, ship::Duration after) {
-    auto& timer = timers_[kind];
-    if (!timer) {
-        // The bounds of a close must still run while the daemon drains at stop; handshake timers need not.
-        const auto timer_kind =
-            kind == ship::TimerKind::close ? net::Timer::Kind::shutdown : net::Timer::Kind::normal;
-        timer = std::make_unique<net::Timer>(strand_, timer_kind);
-    }
-    timer->start(after, [this, kind] {
+// After every call into the SME: the strand timer follows its one next deadline. Re-scheduling only when the
+// deadline moved keeps data messages from re-inserting the timer into lws' sorted list each time.
+void PeerConnection::arm_deadline() {
+    const auto deadline = ended_ ? std::nullopt : sme_.next_deadline();
+    if (deadline == armed_for_) return;
+    armed_for_ = deadline;
+    if (!deadline) return deadline_timer_.cancel();
+    // Rounded up: the timer must not wake before the deadline (handle_timeout would then do nothing).
+    const auto delay =
+        std::chrono::ceil<std::chrono::microseconds>(*deadline - std::chrono::steady_clock::now());
+    deadline_timer_.start(delay, [this] {
+        armed_for_.reset(); // it ran: whatever the SME says next must be scheduled again
         if (ended_) return;
-        sme_.timer_fired(kind, std::chrono::steady_clock::now());
+        sme_.handle_timeout(std::chrono::steady_clock::now());
         run_actions();
     });
 }
@@ -137,10 +141,6 @@ void PeerConnection::run_actions() {
                     ++stats_.messages_out;
                     stats_.bytes_out += a.bytes.size();
                     link_->send(a.bytes);
-                } else if constexpr (std::is_same_v<A, action::ArmTimer>) {
-                    arm(a.kind, a.after);
-                } else if constexpr (std::is_same_v<A, action::CancelTimer>) {
-                    if (auto it = timers_.find(a.kind); it != timers_.end()) it->second->cancel();
                 } else if constexpr (std::is_same_v<A, action::CloseTransport>) {
                     begin_close();
                     spdlog::info("SHIP {} {}: closing WebSocket {} \"{}\" in {}", short_ski(ski()),
@@ -165,6 +165,7 @@ void PeerConnection::run_actions() {
             },
             action);
     }
+    arm_deadline();
 }
 
 } // namespace ship::hub

@@ -1,11 +1,11 @@
-// One registered SHIP connection: a Link (the socket) driving a ship::Connection (the SME), its SHIP timers
-// on the strand, and what the hub needs to know about it. It reports to its Owner; it decides nothing.
+// One registered SHIP connection: a Link (the socket) driving a ship::Connection (the SME) with one timer
+// on its next deadline, and what the hub needs to know about it. It reports to its Owner; it decides nothing.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,13 +81,15 @@ protected:
 
 private:
     void run_actions();
-    void arm(ship::TimerKind kind, ship::Duration after);
+    void arm_deadline();
 
-    net::Strand& strand_;
     PeerConnectionOwner& owner_;
     std::shared_ptr<net::Link> link_;
     ship::Connection sme_;
-    std::map<ship::TimerKind, std::unique_ptr<net::Timer>> timers_;
+    // Kind shutdown: the SME's bounds of a polite close (maxTime, the 1 s after hello abort) must still fire
+    // while the daemon drains at stop. Its handshake deadlines may fire then too; they only end a connection.
+    net::Timer deadline_timer_;
+    std::optional<ship::TimePoint> armed_for_; // the deadline deadline_timer_ runs to, if it runs
     bool started_ = false;
     bool ended_ = false;
     PeerState state_ = PeerState::none;

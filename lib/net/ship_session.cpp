@@ -30,7 +30,8 @@ ShipSession::ShipSession(Strand& strand, std::shared_ptr<Link> link, ship::Conne
     : strand_(strand)
     , link_(std::move(link))
     , sme_(std::move(config))
-    , events_(events) {
+    , events_(events)
+    , deadline_timer_(strand, Timer::Kind::shutdown) {
     SHIP_NET_ASSERT_ON_STRAND(strand_.core());
     link_->set_handler(this);
     if (link_->is_open()) on_open(*link_);
@@ -59,9 +60,8 @@ void ShipSession::on_closed(Link&, const CloseInfo& info) {
                                                   : info.reason);
         apply();
     }
-    for (auto& [kind, t] : timers_)
-        t->cancel();
     ended_ = true;
+    arm_deadline(); // cancels it: nothing runs for a session whose socket is gone
     if (ship_reason_.empty()) ship_reason_ = info.reason;
     events_.on_ended(*this, ship_reason_, info); // last: the owner may drop us here
 }
@@ -74,7 +74,7 @@ void ShipSession::approve() {
 
 void ShipSession::deny() {
     SHIP_NET_ASSERT_ON_STRAND(strand_.core());
-    sme_.deny();
+    sme_.deny(now());
     apply();
 }
 
@@ -91,40 +91,34 @@ void ShipSession::close(std::string_view reason) {
         link_->close(ship::close_code_ship, reason); // never opened: nothing for SHIP to say yet
         return;
     }
-    sme_.close(reason);
+    sme_.close(reason, now());
     apply();
 }
 
 void ShipSession::remove_trust() {
     SHIP_NET_ASSERT_ON_STRAND(strand_.core());
-    sme_.remove_trust();
+    sme_.remove_trust(now());
     apply();
 }
 
-Timer& ShipSession::timer(ship::TimerKind kind) {
-    auto& slot = timers_[kind];
-    if (!slot) {
-        // The close timer bounds a polite close, which is exactly what runs during shutdown.
-        const auto timer_kind = kind == ship::TimerKind::close ? Timer::Kind::shutdown : Timer::Kind::normal;
-        slot = std::make_unique<Timer>(strand_, timer_kind);
-    }
-    return *slot;
+// After every SME call. Re-scheduled only when the deadline moved (data messages leave it alone).
+void ShipSession::arm_deadline() {
+    const auto deadline = ended_ ? std::nullopt : sme_.next_deadline();
+    if (deadline == armed_for_) return;
+    armed_for_ = deadline;
+    if (!deadline) return deadline_timer_.cancel();
+    // Rounded up so it never wakes before the deadline, where handle_timeout would do nothing.
+    deadline_timer_.start(std::chrono::ceil<std::chrono::microseconds>(*deadline - now()), [this] {
+        armed_for_.reset(); // it ran: the next deadline must be scheduled afresh
+        sme_.handle_timeout(now());
+        apply();
+    });
 }
 
 void ShipSession::apply() {
     for (auto& action : sme_.take_actions()) {
         std::visit(Overloaded{
                        [&](ship::action::Send& a) { link_->send(a.bytes); },
-                       [&](ship::action::ArmTimer& a) {
-                           const auto kind = a.kind;
-                           timer(kind).start(a.after, [this, kind] {
-                               sme_.timer_fired(kind, now());
-                               apply();
-                           });
-                       },
-                       [&](ship::action::CancelTimer& a) {
-                           if (auto it = timers_.find(a.kind); it != timers_.end()) it->second->cancel();
-                       },
                        [&](ship::action::CloseTransport& a) { link_->close(a.code, a.reason); },
                        [&](ship::action::StateChanged& a) { events_.on_state(*this, a.state, a.error); },
                        [&](ship::action::ShipIdLearned& a) { events_.on_ship_id(*this, a.ship_id); },
@@ -138,6 +132,7 @@ void ShipSession::apply() {
                    },
                    action);
     }
+    arm_deadline();
 }
 
 } // namespace ship::net

@@ -1,8 +1,7 @@
-// A SHIP connection on a real socket: drives a sans-I/O ship::Connection from a Link. Its actions become
-// Link writes, strand Timers and closes; Link events become SME inputs. One on_ended per session, last.
+// A SHIP connection on a real socket: a Link drives a sans-I/O ship::Connection. Actions become Link writes
+// and closes, its next deadline one strand Timer, Link events SME inputs. One on_ended per session, last.
 #pragma once
 
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,8 +31,8 @@ public:
 };
 
 // Strand only. Takes the Link over as its handler; the SME starts when the Link opens (at once if it is
-// open already), in the Link's role. SHIP timers are `normal` strand timers (silenced by stop) except the
-// close timer, which bounds a polite close and therefore keeps running during shutdown.
+// open already), in the Link's role. The SME's next deadline runs on one `shutdown` strand Timer: it may
+// bound a polite close, which is exactly what runs during shutdown (a handshake deadline may fire then too).
 class ShipSession final : public LinkHandler {
 public:
     ShipSession(Strand& strand, std::shared_ptr<Link> link, ship::ConnectionConfig config,
@@ -58,13 +57,14 @@ public:
 
 private:
     void apply();
-    Timer& timer(ship::TimerKind kind);
+    void arm_deadline();
 
     Strand& strand_;
     std::shared_ptr<Link> link_;
     ship::Connection sme_;
     ShipSessionEvents& events_;
-    std::map<ship::TimerKind, std::unique_ptr<Timer>> timers_;
+    Timer deadline_timer_;
+    std::optional<ship::TimePoint> armed_for_; // the deadline deadline_timer_ runs to, if it runs
     std::string ship_reason_;
     bool started_ = false, ended_ = false;
 };

@@ -1,6 +1,7 @@
 #include "ship/connection.hpp"
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 #include <utility>
 
@@ -100,32 +101,52 @@ std::string formats_text(const std::vector<std::string>& formats) {
     return out + "]";
 }
 
+// The SME's timers. Each kind runs at most once at a time; starting one again moves its deadline.
+enum class TimerKind : std::size_t {
+    cmi,                  // CmiTimeout: waiting for the peer's CMI
+    hello_wait_for_ready, // T_hello: how long we wait for the peer to become ready (announced as `waiting`)
+    hello_send_prolongation,  // when we are pending: ask the peer for more time before its deadline
+    hello_prolongation_reply, // the peer must answer our prolongation request before its deadline
+    protocol_handshake,       // Wait-Timer of the protocol handshake
+    pin,                      // bounded wait for the peer's connectionPinState
+    access_methods,           // the peer must answer our accessMethodsRequest
+    close,                    // 1 s after hello abort, or maxTime after connectionClose announce
+};
+constexpr std::size_t timer_kinds = static_cast<std::size_t>(TimerKind::close) + 1;
+
+// Absolute deadlines, so the owner needs to keep only one timer: the earliest of them.
+class Deadlines {
+public:
+    void start(TimerKind k, TimePoint at) { at_[index(k)] = at; }
+    void stop(TimerKind k) { at_[index(k)].reset(); }
+    void stop_all() { at_.fill(std::nullopt); }
+    bool running(TimerKind k) const { return at_[index(k)].has_value(); }
+    std::optional<TimePoint> at(TimerKind k) const { return at_[index(k)]; }
+
+    std::optional<TimePoint> earliest() const {
+        std::optional<TimePoint> out;
+        for (const auto& t : at_)
+            if (t && (!out || *t < *out)) out = t;
+        return out;
+    }
+    // The kind with the earliest deadline <= now (the lower kind on a tie), if any.
+    std::optional<TimerKind> due(TimePoint now) const {
+        std::optional<TimerKind> out;
+        for (std::size_t i = 0; i < timer_kinds; ++i)
+            if (at_[i] && *at_[i] <= now && (!out || *at_[i] < *at_[index(*out)]))
+                out = static_cast<TimerKind>(i);
+        return out;
+    }
+
+private:
+    static std::size_t index(TimerKind k) { return static_cast<std::size_t>(k); }
+    std::array<std::optional<TimePoint>, timer_kinds> at_{};
+};
+
 const msg::MessageProtocolHandshake our_selection{msg::HandshakeType::select, {1, 0}, {"JSON-UTF8"}};
 const msg::MessageProtocolHandshake our_announcement{msg::HandshakeType::announce_max, {1, 0}, {"JSON-UTF8"}};
 
 } // namespace
-
-std::string_view to_string(TimerKind kind) {
-    switch (kind) {
-    case TimerKind::cmi:
-        return "cmi";
-    case TimerKind::hello_wait_for_ready:
-        return "hello-wait-for-ready";
-    case TimerKind::hello_send_prolongation:
-        return "hello-send-prolongation";
-    case TimerKind::hello_prolongation_reply:
-        return "hello-prolongation-reply";
-    case TimerKind::protocol_handshake:
-        return "protocol-handshake";
-    case TimerKind::pin:
-        return "pin";
-    case TimerKind::access_methods:
-        return "access-methods";
-    case TimerKind::close:
-        return "close";
-    }
-    return "unknown";
-}
 
 bool is_safe_control_string(std::string_view s) {
     if (!is_valid_utf8(s)) return false; // a frame that is not UTF-8 is refused by every peer
@@ -141,12 +162,14 @@ struct Connection::Impl {
     std::optional<Role> role;
     State state = State::idle;
     std::vector<Action> actions;
-    std::uint32_t armed = 0; // bit per TimerKind
+    Deadlines timers;
 
     // hello
-    TimePoint hello_deadline{};      // when our wait-for-ready timer expires, while it is armed
-    bool peer_ready = false;         // pending side: the peer said ready
-    Duration prolongation_margin{0}; // our request goes out this long before the peer's deadline
+    bool peer_ready = false;   // pending side: the peer said ready
+    TimePoint peer_deadline{}; // pending side: when the peer's announced `waiting` runs out
+    bool approved = false;     // we were pending and the user trusted the peer
+    // Pending side: the peer's first protocol-handshake message, come before our user decided (OpenEEBUS).
+    std::optional<msg::MessageProtocolHandshake> held_handshake;
     // data exchange
     std::optional<std::string> peer_ship_id;
     // close
@@ -158,27 +181,17 @@ struct Connection::Impl {
 
     // ---- outputs -------------------------------------------------------------------------------------
 
-    static std::uint32_t bit(TimerKind k) { return 1U << static_cast<unsigned>(k); }
-
     void send(Bytes bytes) { actions.emplace_back(action::Send{std::move(bytes)}); }
     void notice(std::string text) { actions.emplace_back(action::Notice{std::move(text)}); }
     void report(PeerState s, std::string error = {}) {
         actions.emplace_back(action::StateChanged{s, std::move(error)});
     }
 
-    void arm(TimerKind k, Duration after) {
-        armed |= bit(k);
-        actions.emplace_back(action::ArmTimer{k, std::max(after, Duration{0})});
+    void arm(TimerKind k, TimePoint now, Duration after) {
+        timers.start(k, now + std::max(after, Duration{0}));
     }
-    void cancel(TimerKind k) {
-        if (!(armed & bit(k))) return;
-        armed &= ~bit(k);
-        actions.emplace_back(action::CancelTimer{k});
-    }
-    void cancel_all() {
-        for (unsigned k = 0; k <= static_cast<unsigned>(TimerKind::close); ++k)
-            cancel(static_cast<TimerKind>(k));
-    }
+    void cancel(TimerKind k) { timers.stop(k); }
+    void cancel_all() { timers.stop_all(); }
 
     // The terminal step: nothing follows Closed.
     void finish(std::string reason) {
@@ -199,11 +212,11 @@ struct Connection::Impl {
 
     // ---- CMI -----------------------------------------------------------------------------------------
 
-    void open(Role r) {
+    void open(Role r, TimePoint now) {
         if (state != State::idle) return;
         role = r;
         report(PeerState::initiated);
-        arm(TimerKind::cmi, config.timers.cmi);
+        arm(TimerKind::cmi, now, config.timers.cmi);
         if (r == Role::client) {
             send(cmi_message());
             state = State::cmi_client_wait;
@@ -234,10 +247,7 @@ struct Connection::Impl {
         send(msg::encode(h));
     }
 
-    void arm_wait_for_ready(TimePoint now, Duration d) {
-        hello_deadline = now + d;
-        arm(TimerKind::hello_wait_for_ready, d);
-    }
+    void arm_wait_for_ready(TimePoint now, Duration d) { arm(TimerKind::hello_wait_for_ready, now, d); }
 
     void start_hello(TimePoint now) {
         if (config.peer_trusted) {
@@ -252,19 +262,19 @@ struct Connection::Impl {
             state = State::hello_pending_listen;
             report(PeerState::received_pairing_request);
         } else {
-            hello_abort("hello: the peer is not trusted and waiting for trust is off");
+            hello_abort(now, "hello: the peer is not trusted and waiting for trust is off");
         }
     }
 
     // SME_HELLO_ABORT: tell the peer, then close 4452 after abort_close_delay.
-    void hello_abort(const std::string& reason) {
+    void hello_abort(TimePoint now, const std::string& reason) {
         cancel_all();
         send_hello(msg::HelloPhase::aborted, std::nullopt);
         report(PeerState::error, reason);
         close_code = close_code_hello_rejected;
         close_reason = reason;
         state = State::hello_abort_done;
-        arm(TimerKind::close, config.timers.abort_close_delay);
+        arm(TimerKind::close, now, config.timers.abort_close_delay);
     }
 
     void remote_abort() {
@@ -275,8 +285,8 @@ struct Connection::Impl {
     // HELLO_002: add T_hello_inc to the time left (never restart) and tell the peer what is left now.
     void grant_prolongation(TimePoint now, msg::HelloPhase our_phase) {
         Duration left{0};
-        if (armed & bit(TimerKind::hello_wait_for_ready))
-            left = std::max(Duration{0}, std::chrono::duration_cast<Duration>(hello_deadline - now));
+        if (const auto deadline = timers.at(TimerKind::hello_wait_for_ready))
+            left = std::max(Duration{0}, std::chrono::duration_cast<Duration>(*deadline - now));
         // A burst of requests must not buy days (10 000 of them added ~7 days and held a handshake slot
         // that long): the time left never exceeds T_hello_init + T_hello_inc. HELLO_002's rounds (15 s
         // left, plus 60 s) stay well inside that.
@@ -294,25 +304,26 @@ struct Connection::Impl {
             static_cast<Duration::rep>(std::min<std::uint64_t>(h.waiting.value_or(0), 0xFFFFFFFFU)));
     }
 
-    // We are pending and the peer announced `waiting`: ask for more time before that runs out.
-    void schedule_prolongation(Duration waiting) {
+    // We are pending and the peer announced `waiting`: ask for more time before that runs out; the answer
+    // must come before the peer's deadline.
+    void schedule_prolongation(TimePoint now, Duration waiting) {
         cancel(TimerKind::hello_prolongation_reply);
         const auto& t = config.timers;
         if (waiting < t.hello_prolong_min) {
-            hello_abort("hello: the peer announced waiting " + ms_text(waiting) +
-                        ", below T_hello_prolong_min");
+            hello_abort(now, "hello: the peer announced waiting " + ms_text(waiting) +
+                                 ", below T_hello_prolong_min");
             return;
         }
+        Duration margin = t.hello_prolong_min;
         if (waiting >= t.hello_prolong_thr_inc)
-            prolongation_margin = t.hello_prolong_thr_inc;
+            margin = t.hello_prolong_thr_inc;
         else if (waiting >= t.hello_prolong_waiting_gap)
-            prolongation_margin = t.hello_prolong_waiting_gap;
-        else
-            prolongation_margin = t.hello_prolong_min;
-        arm(TimerKind::hello_send_prolongation, waiting - prolongation_margin);
+            margin = t.hello_prolong_waiting_gap;
+        peer_deadline = now + waiting;
+        arm(TimerKind::hello_send_prolongation, now, waiting - margin);
     }
 
-    void hello_ok() {
+    void hello_ok(TimePoint now) {
         cancel(TimerKind::hello_wait_for_ready);
         cancel(TimerKind::hello_send_prolongation);
         cancel(TimerKind::hello_prolongation_reply);
@@ -324,16 +335,27 @@ struct Connection::Impl {
         } else {
             state = State::prot_server_listen_proposal;
         }
-        arm(TimerKind::protocol_handshake, config.timers.protocol_handshake);
+        arm(TimerKind::protocol_handshake, now, config.timers.protocol_handshake);
     }
 
     void on_hello_ready_listen(const msg::Message& m, TimePoint now) {
         const auto* h = std::get_if<msg::ConnectionHello>(&m);
-        if (!h)
-            return hello_abort("hello: unexpected " + std::string(msg::name(m)) + " while waiting for hello");
+        if (!h) {
+            // Leniency (OpenEEBUS): we said ready only now, on approve, and the peer's protocol handshake,
+            // sent while it still saw us pending, overtook the `ready` we have not seen yet. Its hello is
+            // done.
+            if (approved && std::holds_alternative<msg::MessageProtocolHandshake>(m)) {
+                notice("hello: the peer's messageProtocolHandshake came before its ready; taken as its hello "
+                       "done");
+                hello_ok(now);
+                return on_protocol(m, now);
+            }
+            return hello_abort(now,
+                               "hello: unexpected " + std::string(msg::name(m)) + " while waiting for hello");
+        }
         switch (h->phase) {
         case msg::HelloPhase::ready:
-            return hello_ok();
+            return hello_ok(now);
         case msg::HelloPhase::pending:
             if (h->prolongation_request == true) return grant_prolongation(now, msg::HelloPhase::ready);
             // HELLO_004: pending without a prolongation request changes nothing.
@@ -343,10 +365,34 @@ struct Connection::Impl {
         }
     }
 
+    // Leniency (OpenEEBUS, NIBE): the peer is done with hello (it said ready, or we did not see its hello
+    // complete) and has begun the protocol handshake while our user still decides. Not an error: the first
+    // such message is held and answered once we are ready; a second one still aborts.
+    void hold_handshake(const msg::MessageProtocolHandshake& p, TimePoint now) {
+        held_handshake = p;
+        peer_ready = true;
+        notice(std::string("hello: held the peer's early messageProtocolHandshake (") +
+               (p.type == msg::HandshakeType::select ? "select" : "announceMax") +
+               ") until our user decides");
+        // It left hello: it grants no more time, and a hello of ours would be a protocol error to it. So our
+        // own T_hello bounds the wait for the user from now on, unless it already runs.
+        cancel(TimerKind::hello_send_prolongation);
+        cancel(TimerKind::hello_prolongation_reply);
+        if (!timers.running(TimerKind::hello_wait_for_ready))
+            arm_wait_for_ready(now, config.timers.hello_init);
+    }
+
     void on_hello_pending_listen(const msg::Message& m, TimePoint now) {
         const auto* h = std::get_if<msg::ConnectionHello>(&m);
-        if (!h)
-            return hello_abort("hello: unexpected " + std::string(msg::name(m)) + " while waiting for hello");
+        if (!h) {
+            if (const auto* p = std::get_if<msg::MessageProtocolHandshake>(&m); p && !held_handshake)
+                return hold_handshake(*p, now);
+            return hello_abort(now,
+                               "hello: unexpected " + std::string(msg::name(m)) + " while waiting for hello" +
+                                   (held_handshake ? " (one messageProtocolHandshake is held already)" : ""));
+        }
+        if (held_handshake && h->phase != msg::HelloPhase::aborted)
+            return notice("hello: ignored a hello after the peer's messageProtocolHandshake");
         switch (h->phase) {
         case msg::HelloPhase::ready:
             peer_ready = true;
@@ -355,21 +401,30 @@ struct Connection::Impl {
                 // The peer waits for our user; from now on its deadline, kept off by prolongation, bounds
                 // the wait instead of ours.
                 cancel(TimerKind::hello_wait_for_ready);
-                return schedule_prolongation(peer_waiting(*h));
+                return schedule_prolongation(now, peer_waiting(*h));
             }
             // No deadline from the peer: our own wait-for-ready timer bounds the wait. An earlier ready with
             // `waiting` handed that job to the peer's deadline and cancelled ours, so start it again.
             cancel(TimerKind::hello_send_prolongation);
-            if (!(armed & bit(TimerKind::hello_wait_for_ready)))
+            if (!timers.running(TimerKind::hello_wait_for_ready))
                 arm_wait_for_ready(now, config.timers.hello_init);
             return;
         case msg::HelloPhase::pending:
+            // Leniency (OpenEEBUS, NIBE): a ready peer answers our prolongation request by echoing our phase,
+            // `pending`, with its new `waiting` and no request of its own. It is still ready: taking it as
+            // pending would stop the pairing at our own deadline and fail the handshake after approve.
+            if (peer_ready && timers.running(TimerKind::hello_prolongation_reply) && h->waiting &&
+                h->prolongation_request != true) {
+                notice("hello: the ready peer answered our prolongation request with phase pending; still "
+                       "taken as ready");
+                return schedule_prolongation(now, peer_waiting(*h));
+            }
             if (peer_ready) { // the peer went back to pending: wait for it again
                 peer_ready = false;
                 arm_wait_for_ready(now, config.timers.hello_init);
             }
             if (h->prolongation_request == true) return grant_prolongation(now, msg::HelloPhase::pending);
-            if (h->waiting) return schedule_prolongation(peer_waiting(*h));
+            if (h->waiting) return schedule_prolongation(now, peer_waiting(*h));
             return notice("hello: peer is pending without waiting or prolongation request; ignored");
         case msg::HelloPhase::aborted:
             return remote_abort();
@@ -381,15 +436,20 @@ struct Connection::Impl {
         cancel(TimerKind::hello_send_prolongation);
         cancel(TimerKind::hello_prolongation_reply);
         send_hello(msg::HelloPhase::ready, config.timers.hello_init);
-        if (peer_ready) return hello_ok();
+        approved = true;
+        if (peer_ready) {
+            hello_ok(now);
+            if (auto held = std::exchange(held_handshake, std::nullopt)) on_protocol(*held, now);
+            return;
+        }
         arm_wait_for_ready(now, config.timers.hello_init);
         state = State::hello_ready_listen;
         report(PeerState::in_progress);
     }
 
-    void deny() {
+    void deny(TimePoint now) {
         if (state == State::hello_pending_listen || state == State::hello_ready_listen)
-            hello_abort("hello: trust denied by the user");
+            hello_abort(now, "hello: trust denied by the user");
     }
 
     // ---- protocol handshake (SHIP 13.4.4.2) ----------------------------------------------------------
@@ -410,7 +470,7 @@ struct Connection::Impl {
         }
     }
 
-    void on_protocol(const msg::Message& m) {
+    void on_protocol(const msg::Message& m, TimePoint now) {
         if (const auto* e = std::get_if<msg::MessageProtocolHandshakeError>(&m))
             return fail(close_code_ship, "protocol handshake: the peer sent error " +
                                              std::to_string(e->error) + error_meaning(e->error));
@@ -437,7 +497,7 @@ struct Connection::Impl {
             // Our maximum is 1.0, and every node supports 1.0 up to its maximum.
             send(msg::encode(our_selection));
             state = State::prot_server_listen_confirm;
-            arm(TimerKind::protocol_handshake, config.timers.protocol_handshake);
+            arm(TimerKind::protocol_handshake, now, config.timers.protocol_handshake);
             return;
         }
         if (!(*p == our_selection)) {
@@ -449,7 +509,7 @@ struct Connection::Impl {
                                       ", we offered 1.0 [JSON-UTF8]");
         }
         if (state == State::prot_client_listen_choice) send(msg::encode(our_selection));
-        enter_pin();
+        enter_pin(now);
     }
 
     static std::string error_meaning(std::uint64_t e) {
@@ -467,14 +527,14 @@ struct Connection::Impl {
 
     // ---- PIN (SHIP 13.4.4.3): shipd has no PIN and supports none --------------------------------------
 
-    void enter_pin() {
+    void enter_pin(TimePoint now) {
         report(PeerState::pin);
         send(msg::encode(msg::ConnectionPinState{msg::PinState::none, std::nullopt}));
         state = State::pin_check_listen;
-        arm(TimerKind::pin, config.timers.pin);
+        arm(TimerKind::pin, now, config.timers.pin);
     }
 
-    void on_pin(const msg::Message& m) {
+    void on_pin(const msg::Message& m, TimePoint now) {
         if (const auto* e = std::get_if<msg::ConnectionPinError>(&m))
             return fail(close_code_ship, "PIN: the peer reported PIN error " + std::to_string(e->error));
         const auto* p = std::get_if<msg::ConnectionPinState>(&m);
@@ -493,29 +553,30 @@ struct Connection::Impl {
             break;
         }
         cancel(TimerKind::pin);
-        enter_data_exchange();
+        enter_data_exchange(now);
     }
 
     // ---- data exchange (SHIP 13.4.5, 13.4.6) ---------------------------------------------------------
 
-    void enter_data_exchange() {
+    void enter_data_exchange(TimePoint now) {
         state = State::data_exchange;
         report(PeerState::completed);
         actions.emplace_back(action::Completed{});
         // Our request goes first: older ship-go ignores control messages once it is complete.
         send(msg::encode(msg::AccessMethodsRequest{}));
-        arm(TimerKind::access_methods, config.timers.access_methods);
+        arm(TimerKind::access_methods, now, config.timers.access_methods);
     }
 
     void answer_access_methods_request() {
         send(msg::encode(msg::AccessMethods{config.own_ship_id, false, {}}));
     }
 
-    void on_access_methods(const msg::AccessMethods& am) {
-        if (am.id.empty()) return error_close("access methods: the peer's accessMethods has an empty id");
+    void on_access_methods(const msg::AccessMethods& am, TimePoint now) {
+        if (am.id.empty())
+            return error_close(now, "access methods: the peer's accessMethods has an empty id");
         if (config.known_peer_ship_id && *config.known_peer_ship_id != am.id)
-            return error_close("access methods: the peer's SHIP ID '" + truncate_utf8(am.id, 64) +
-                               "' differs from the known '" + *config.known_peer_ship_id + "'");
+            return error_close(now, "access methods: the peer's SHIP ID '" + truncate_utf8(am.id, 64) +
+                                        "' differs from the known '" + *config.known_peer_ship_id + "'");
         cancel(TimerKind::access_methods);
         if (peer_ship_id != am.id) {
             peer_ship_id = am.id;
@@ -532,15 +593,15 @@ struct Connection::Impl {
         actions.emplace_back(action::DataReceived{d.payload});
     }
 
-    void on_data_exchange(const msg::Message& m) {
+    void on_data_exchange(const msg::Message& m, TimePoint now) {
         if (std::holds_alternative<msg::AccessMethodsRequest>(m)) return answer_access_methods_request();
-        if (const auto* am = std::get_if<msg::AccessMethods>(&m)) return on_access_methods(*am);
+        if (const auto* am = std::get_if<msg::AccessMethods>(&m)) return on_access_methods(*am, now);
         if (const auto* d = std::get_if<msg::Data>(&m)) return on_data(*d);
         notice("data exchange: ignored " + std::string(msg::name(m)));
     }
 
     // connectionClose announce with maxTime; the WebSocket closes 4001 on confirm or when maxTime runs out.
-    void announce_close(std::string_view ship_reason, std::string ws_reason) {
+    void announce_close(TimePoint now, std::string_view ship_reason, std::string ws_reason) {
         cancel_all();
         send(msg::encode(msg::ConnectionClose{
             msg::ClosePhase::announce, static_cast<std::uint64_t>(config.timers.close_max_time.count()),
@@ -548,12 +609,12 @@ struct Connection::Impl {
         close_code = close_code_ship;
         close_reason = std::move(ws_reason);
         state = State::close_wait_confirm;
-        arm(TimerKind::close, config.timers.close_max_time);
+        arm(TimerKind::close, now, config.timers.close_max_time);
     }
 
-    void error_close(const std::string& reason) {
+    void error_close(TimePoint now, const std::string& reason) {
         report(PeerState::error, reason);
-        announce_close(msg::close_reason_unspecific, reason);
+        announce_close(now, msg::close_reason_unspecific, reason);
     }
 
     void on_close_message(const msg::ConnectionClose& c) {
@@ -573,11 +634,11 @@ struct Connection::Impl {
     // ---- input dispatch ------------------------------------------------------------------------------
 
     // A frame or message that could not be understood, judged by the state it arrived in.
-    void on_bad_input(const std::string& what) {
+    void on_bad_input(const std::string& what, TimePoint now) {
         switch (state) {
         case State::hello_ready_listen:
         case State::hello_pending_listen:
-            return hello_abort("hello: " + what);
+            return hello_abort(now, "hello: " + what);
         case State::prot_client_listen_choice:
         case State::prot_server_listen_proposal:
         case State::prot_server_listen_confirm:
@@ -604,9 +665,9 @@ struct Connection::Impl {
             break;
         }
         auto frame = parse_frame(message);
-        if (const auto* e = std::get_if<FrameError>(&frame)) return on_bad_input(e->reason);
+        if (const auto* e = std::get_if<FrameError>(&frame)) return on_bad_input(e->reason, now);
         auto decoded = msg::decode(std::get<Frame>(frame));
-        if (const auto* e = std::get_if<msg::DecodeError>(&decoded)) return on_bad_input(e->reason);
+        if (const auto* e = std::get_if<msg::DecodeError>(&decoded)) return on_bad_input(e->reason, now);
         const msg::Message& m = std::get<msg::Message>(decoded);
 
         if (const auto* c = std::get_if<msg::ConnectionClose>(&m)) return on_close_message(*c);
@@ -618,11 +679,11 @@ struct Connection::Impl {
         case State::prot_client_listen_choice:
         case State::prot_server_listen_proposal:
         case State::prot_server_listen_confirm:
-            return on_protocol(m);
+            return on_protocol(m, now);
         case State::pin_check_listen:
-            return on_pin(m);
+            return on_pin(m, now);
         case State::data_exchange:
-            return on_data_exchange(m);
+            return on_data_exchange(m, now);
         case State::close_wait_confirm:
             if (std::holds_alternative<msg::AccessMethodsRequest>(m)) return answer_access_methods_request();
             return notice("closing: ignored " + std::string(msg::name(m)));
@@ -631,21 +692,33 @@ struct Connection::Impl {
         }
     }
 
-    void timer_fired(TimerKind kind) {
-        if (!(armed & bit(kind))) return; // cancelled or replaced before it ran
-        armed &= ~bit(kind);
+    // Fires due timers one at a time, earliest first, each seeing the state the previous one left. This ends:
+    // no timer restarts itself, and every chain (prolongation request -> reply -> abort -> close) is finite.
+    void handle_timeout(TimePoint now) {
+        while (const auto kind = timers.due(now)) {
+            cancel(*kind);
+            fire(*kind, now);
+        }
+    }
+
+    void fire(TimerKind kind, TimePoint now) {
         const auto& t = config.timers;
         switch (kind) {
         case TimerKind::cmi:
             return fail(close_code_ship, "CMI: no CMI from the peer within " + ms_text(t.cmi));
         case TimerKind::hello_wait_for_ready:
-            return hello_abort("hello: the peer did not become ready before our announced deadline");
+            if (held_handshake)
+                return hello_abort(now,
+                                   "hello: no trust decision before our deadline (the peer had moved on to "
+                                   "the protocol handshake)");
+            return hello_abort(now, "hello: the peer did not become ready before our announced deadline");
         case TimerKind::hello_send_prolongation:
             send_hello(msg::HelloPhase::pending, std::nullopt, true);
-            arm(TimerKind::hello_prolongation_reply, prolongation_margin);
+            // The reply is due by the peer's deadline, however late this timer ran.
+            timers.start(TimerKind::hello_prolongation_reply, std::max(peer_deadline, now));
             return;
         case TimerKind::hello_prolongation_reply:
-            return hello_abort("hello: the peer did not answer our prolongation request");
+            return hello_abort(now, "hello: the peer did not answer our prolongation request");
         case TimerKind::protocol_handshake: {
             return protocol_error(msg::HandshakeError::timeout,
                                   "protocol handshake: no " + std::string(awaited_handshake_message()) +
@@ -654,7 +727,8 @@ struct Connection::Impl {
         case TimerKind::pin:
             return fail(close_code_ship, "PIN: no connectionPinState within " + ms_text(t.pin));
         case TimerKind::access_methods:
-            return error_close("access methods: no accessMethods reply within " + ms_text(t.access_methods));
+            return error_close(now,
+                               "access methods: no accessMethods reply within " + ms_text(t.access_methods));
         case TimerKind::close:
             if (state == State::hello_abort_done)
                 return close_transport(close_code_hello_rejected, hello_rejected_reason, close_reason);
@@ -682,27 +756,27 @@ struct Connection::Impl {
         finish(why);
     }
 
-    void close(std::string_view reason) {
+    void close(std::string_view reason, TimePoint now) {
         switch (state) {
         case State::closed:
         case State::hello_abort_done:
         case State::close_wait_confirm:
             return;
         case State::data_exchange:
-            return announce_close(msg::close_reason_unspecific, std::string(reason));
+            return announce_close(now, msg::close_reason_unspecific, std::string(reason));
         default:
             return close_transport(close_code_ship, reason, std::string(reason));
         }
     }
 
-    void remove_trust() {
+    void remove_trust(TimePoint now) {
         switch (state) {
         case State::closed:
         case State::hello_abort_done:
         case State::close_wait_confirm:
             return;
         case State::data_exchange:
-            return announce_close(msg::close_reason_removed_connection, "trust removed");
+            return announce_close(now, msg::close_reason_removed_connection, "trust removed");
         default:
             return close_transport(close_code_trust_removed, "trust removed", "trust removed");
         }
@@ -730,15 +804,16 @@ Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;
 
 void Connection::open(Role role, TimePoint now) {
-    (void)now; // CMI needs no clock reading
-    impl_->open(role);
+    impl_->open(role, now);
 }
 void Connection::receive(std::span<const std::uint8_t> message, TimePoint now) {
     impl_->receive(message, now);
 }
-void Connection::timer_fired(TimerKind kind, TimePoint now) {
-    (void)now; // every timer is relative; none needs the reading
-    impl_->timer_fired(kind);
+std::optional<TimePoint> Connection::next_deadline() const {
+    return impl_->timers.earliest();
+}
+void Connection::handle_timeout(TimePoint now) {
+    impl_->handle_timeout(now);
 }
 void Connection::transport_closed(std::string_view reason) {
     impl_->transport_closed(reason);
@@ -746,17 +821,17 @@ void Connection::transport_closed(std::string_view reason) {
 void Connection::approve(TimePoint now) {
     impl_->approve(now);
 }
-void Connection::deny() {
-    impl_->deny();
+void Connection::deny(TimePoint now) {
+    impl_->deny(now);
 }
 std::optional<std::string> Connection::send_data(std::string_view plain_json) {
     return impl_->send_data(plain_json);
 }
-void Connection::close(std::string_view reason) {
-    impl_->close(reason);
+void Connection::close(std::string_view reason, TimePoint now) {
+    impl_->close(reason, now);
 }
-void Connection::remove_trust() {
-    impl_->remove_trust();
+void Connection::remove_trust(TimePoint now) {
+    impl_->remove_trust(now);
 }
 std::vector<Action> Connection::take_actions() {
     return std::exchange(impl_->actions, {});

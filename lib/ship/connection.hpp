@@ -1,5 +1,5 @@
 // One SHIP connection's message exchange (SME, SHIP TS 1.0.1 §13.4) for either role, with no I/O at all.
-// Bytes, timer expiries and user decisions go in; the owner drains actions (send, timers, close, events).
+// Bytes, clock readings and user decisions go in; out come actions (send, close, events) and one deadline.
 #pragma once
 
 #include <chrono>
@@ -20,37 +20,24 @@ namespace ship {
 // client = we dialled, server = we accepted. Role is per connection, never per node.
 enum class Role { client, server };
 
-// One timer of each kind at most. ArmTimer replaces a running timer of that kind.
-enum class TimerKind {
-    cmi,                  // CmiTimeout: waiting for the peer's CMI
-    hello_wait_for_ready, // T_hello: how long we wait for the peer to become ready (announced as `waiting`)
-    hello_send_prolongation,  // when we are pending: ask the peer for more time before its deadline
-    hello_prolongation_reply, // the peer must answer our prolongation request before its deadline
-    protocol_handshake,       // Wait-Timer of the protocol handshake
-    pin,                      // bounded wait for the peer's connectionPinState
-    access_methods,           // the peer must answer our accessMethodsRequest
-    close,                    // 1 s after hello abort, or maxTime after connectionClose announce
-};
-std::string_view to_string(TimerKind kind);
-
 using Duration = std::chrono::milliseconds;
 // The owner's monotonic clock reading, passed in; the connection never reads a clock itself.
 using TimePoint = std::chrono::steady_clock::time_point;
 
-// Defaults as in ship-protocol.md §4; tests may shorten them.
+// Defaults as in ship-protocol.md §4; tests may shorten them. § numbers are SHIP TS 1.0.1.
 struct Timers {
-    Duration cmi{10'000};
-    Duration hello_init{60'000};            // T_hello_init, announced as waiting 60000
-    Duration hello_inc{60'000};             // T_hello_inc, added per accepted prolongation
-    Duration hello_prolong_thr_inc{30'000}; // ask for prolongation this long before the peer's deadline
-    Duration hello_prolong_waiting_gap{15'000};
-    Duration hello_prolong_min{1'000};   // a peer announcing less than this is treated as a hello timeout
-    Duration hello_announce_min{30'000}; // never announce less (older ship-go aborts on 1 s..30 s)
-    Duration protocol_handshake{10'000};
-    Duration pin{10'000};
-    Duration access_methods{60'000};
-    Duration close_max_time{500}; // maxTime in our connectionClose announce
-    Duration abort_close_delay{1'000};
+    Duration cmi{10'000};                       // CmiTimeout, §13.4.3 (10-30 s; CMI_003/004 need it short)
+    Duration hello_init{60'000};                // T_hello_init, §13.4.4.1.3, announced as waiting 60000
+    Duration hello_inc{60'000};                 // T_hello_inc, §13.4.4.1.3, added per accepted prolongation
+    Duration hello_prolong_thr_inc{30'000};     // T_hello_prolong_thr_inc, §13.4.4.1.3: ask this long before
+    Duration hello_prolong_waiting_gap{15'000}; // T_hello_prolong_waiting_gap, §13.4.4.1.3
+    Duration hello_prolong_min{1'000};          // T_hello_prolong_min, §13.4.4.1.3: a shorter waiting aborts
+    Duration hello_announce_min{30'000}; // ours, not SHIP's: older ship-go aborts on 1 s <= waiting < 30 s
+    Duration protocol_handshake{10'000}; // Wait-Timer of the protocol handshake, §13.4.4.2.3
+    Duration pin{10'000};                // §13.4.4.3 sets no bound; ours (the Wait-Timer's 10 s) so no hang
+    Duration access_methods{60'000};     // §13.4.6 sets no bound; ours, ship-protocol.md §4
+    Duration close_max_time{500};        // maxTime of our connectionClose announce, §13.4.7
+    Duration abort_close_delay{1'000};   // §13.4.4.1.3 SME_HELLO_ABORT: close after `aborted` (as ship-go)
 };
 
 struct ConnectionConfig {
@@ -71,13 +58,6 @@ namespace action {
 struct Send {
     Bytes bytes; // one binary WebSocket message
 };
-struct ArmTimer {
-    TimerKind kind;
-    Duration after; // relative to the `now` of the call that produced it
-};
-struct CancelTimer {
-    TimerKind kind;
-};
 // Close the WebSocket after every Send queued before it has been written.
 struct CloseTransport {
     std::uint16_t code;
@@ -97,14 +77,13 @@ struct Completed {}; // entered data exchange: send_data is allowed from now on
 struct Closed {      // terminal: comes exactly once; no action follows it
     std::string reason;
 };
-struct Notice { // peer input that was ignored, with why (for logs)
+struct Notice { // peer input that was ignored or taken leniently, with why (for logs)
     std::string text;
 };
 } // namespace action
 
-using Action = std::variant<action::Send, action::ArmTimer, action::CancelTimer, action::CloseTransport,
-                            action::StateChanged, action::ShipIdLearned, action::DataReceived,
-                            action::Completed, action::Closed, action::Notice>;
+using Action = std::variant<action::Send, action::CloseTransport, action::StateChanged, action::ShipIdLearned,
+                            action::DataReceived, action::Completed, action::Closed, action::Notice>;
 
 // True if `s` can travel inside a control message without confusing ship-go's text-replacement decoder:
 // valid UTF-8, no brackets or braces, no quotes, backslashes or control characters, not containing
@@ -116,25 +95,34 @@ public:
     // Throws std::invalid_argument if config.own_ship_id is empty or not is_safe_control_string.
     explicit Connection(ConnectionConfig config);
 
+    // Every `now` is a reading of the owner's monotonic clock, never earlier than the one before; each SHIP
+    // timer started by a call runs from that call's `now`.
+
     // The WebSocket is up. Client: sends CMI. Both: start the CMI timer.
     void open(Role role, TimePoint now);
     // One complete WebSocket message (reassembled by the transport).
     void receive(std::span<const std::uint8_t> message, TimePoint now);
-    void timer_fired(TimerKind kind, TimePoint now);
     // The WebSocket or TCP/TLS ended without us asking (peer close, error).
     void transport_closed(std::string_view reason);
 
+    // The earliest pending SHIP timer as an absolute time, or nullopt when none runs (closed, or in data
+    // exchange with nothing awaited). Changes only through the calls of this class.
+    std::optional<TimePoint> next_deadline() const;
+    // Runs every SHIP timer whose deadline is <= now, earliest first; a call before next_deadline() does
+    // nothing. Call it when the deadline passes (late is fine), then take the actions.
+    void handle_timeout(TimePoint now);
+
     // The user's trust decision while hello is pending (awaiting_trust()).
     void approve(TimePoint now);
-    void deny();
+    void deny(TimePoint now);
 
     // Plain JSON (e.g. {"datagram":{...}}) converted to EEBUS form and sent as a SHIP data message.
     // Returns an error text (invalid JSON, not in data exchange) or nullopt when queued.
     std::optional<std::string> send_data(std::string_view plain_json);
     // Polite close: connectionClose announce in data exchange, else WebSocket close 4001 with `reason`.
-    void close(std::string_view reason);
+    void close(std::string_view reason, TimePoint now);
     // Trust was withdrawn: announce with reason removedConnection in data exchange, else close 4500.
-    void remove_trust();
+    void remove_trust(TimePoint now);
 
     std::vector<Action> take_actions();
 

@@ -22,9 +22,11 @@ using Allocator = rapidjson::Document::AllocatorType;
 // __builtin_clzll(0) and then shifts by the garbage count when the digits are all zero with an exponent or
 // over 22 fraction digits (0e133), or when the significant digits start 18446744073709551615 and the next
 // digit rounds that up past 2^64-1; and its cached-power table is indexed out of bounds when the number's
-// decimal magnitude is far beyond a double's (4422…2e300). Such a text is parsed with normal precision (exact
-// for zeros, within an ulp for the rest, infinity for the too large, which is then refused). Strings are
-// skipped; the parser judges them.
+// decimal magnitude is far beyond a double's (4422…2e300), or far below it (0.000…015 with 330 zeros: an
+// index computed from a negative exponent wraps; a plain -O2 build crashes there). Such a text is parsed
+// with normal precision (exact for zeros and for what lies below the smallest subnormal, which rounds to
+// zero; within an ulp for the rest; infinity for the too large, which is then refused). Strings are skipped;
+// the parser judges them.
 struct TextScan {
     std::optional<std::size_t> too_deep_at;
     bool full_precision_unsafe = false;
@@ -104,9 +106,13 @@ TextScan scan_text(std::string_view text) {
                 if (integer_digits > 0 || text[j] != '0') ++integer_digits;
             }
             std::size_t fraction_digits = 0;
+            long long leading_fraction_zeros = 0; // of 0.000ddd: the number is below 10^-zeros × 10^exp
             if (j < text.size() && text[j] == '.')
-                for (++j; digit(j); ++j, ++fraction_digits)
+                for (++j; digit(j); ++j, ++fraction_digits) {
+                    if (integer_digits == 0 && mantissa.all_zero() && text[j] == '0')
+                        ++leading_fraction_zeros;
                     mantissa.add(text[j]);
+                }
             bool exponent = false;
             bool exponent_negative = false;
             long long exponent_value = 0; // saturates: only "far beyond 308" matters
@@ -118,11 +124,13 @@ TextScan scan_text(std::string_view text) {
                 for (; digit(j); ++j)
                     exponent_value = std::min<long long>(exponent_value * 10 + (text[j] - '0'), 1'000'000);
             }
-            const long long magnitude =
-                integer_digits + (exponent_negative ? -exponent_value : exponent_value);
-            // RapidJSON's fast path reads a zero exactly up to 22 fraction digits and no exponent.
+            const long long magnitude = (integer_digits > 0 ? integer_digits : -leading_fraction_zeros) +
+                                        (exponent_negative ? -exponent_value : exponent_value);
+            // RapidJSON's fast path reads a zero exactly up to 22 fraction digits and no exponent. Below
+            // 10^-323 a number is under half the smallest subnormal (4.9e-324): zero in either precision. The
+            // out-of-bounds index starts around 10^-329.
             if ((mantissa.all_zero() && (exponent || fraction_digits > 22)) || mantissa.rounds_past_max() ||
-                magnitude > 309)
+                magnitude > 309 || (!mantissa.all_zero() && magnitude < -323))
                 scan.full_precision_unsafe = true;
             i = j - 1; // resumes at the character that ended the number
             break;
@@ -136,12 +144,18 @@ TextScan scan_text(std::string_view text) {
 
 // RapidJSON 1.1.0 accepts what it cannot write back: a number that rounds to infinity (e.g. 2e308; its Writer
 // stops there and leaves truncated text) and a lone low surrogate escape (\uDC00-\uDFFF, which it turns into
-// invalid UTF-8). Either makes the whole text invalid. Values reaching here are depth-checked.
-std::optional<std::string> unrepresentable(const Value& v) {
+// invalid UTF-8). This value alone; unrepresentable() looks inside.
+std::optional<std::string> scalar_problem(const Value& v) {
     if (v.IsDouble() && !std::isfinite(v.GetDouble()))
         return "a number in the JSON is too large for a double";
     if (v.IsString() && !is_valid_utf8(std::string_view(v.GetString(), v.GetStringLength())))
         return "a string in the JSON holds a lone UTF-16 surrogate";
+    return std::nullopt;
+}
+
+// Either problem anywhere in `v` makes the whole text invalid. Values reaching here are depth-checked.
+std::optional<std::string> unrepresentable(const Value& v) {
+    if (auto why = scalar_problem(v)) return why;
     if (v.IsObject()) {
         for (const auto& m : v.GetObject()) {
             if (auto why = unrepresentable(m.name)) return why;
@@ -158,13 +172,56 @@ bool is_single_key_object(const Value& v) {
     return v.IsObject() && v.MemberCount() == 1;
 }
 
+bool all_single_key_objects(const Value& array) {
+    for (const auto& e : array.GetArray())
+        if (!is_single_key_object(e)) return false;
+    return true;
+}
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// write_plain's walk: emits what to_plain would build, checking each key and scalar before it is written
+// (the Writer would otherwise stop at an infinite number, or copy bytes that are not UTF-8).
+std::optional<std::string> emit_plain(const Value& v, Writer& out) {
+    const auto key = [&out](const Value& name) -> std::optional<std::string> {
+        if (auto why = scalar_problem(name)) return why;
+        out.Key(name.GetString(), name.GetStringLength());
+        return std::nullopt;
+    };
+    if (v.IsArray() && all_single_key_objects(v)) { // `[]` too: EEBUS writes an empty object that way
+        out.StartObject();
+        for (const auto& e : v.GetArray()) {
+            const auto& m = *e.MemberBegin();
+            if (auto why = key(m.name)) return why;
+            if (auto why = emit_plain(m.value, out)) return why;
+        }
+        out.EndObject();
+    } else if (v.IsArray()) {
+        out.StartArray();
+        for (const auto& e : v.GetArray())
+            if (auto why = emit_plain(e, out)) return why;
+        out.EndArray();
+    } else if (v.IsObject()) {
+        out.StartObject();
+        for (const auto& m : v.GetObject()) {
+            if (auto why = key(m.name)) return why;
+            if (auto why = emit_plain(m.value, out)) return why;
+        }
+        out.EndObject();
+    } else {
+        if (auto why = scalar_problem(v)) return why;
+        v.Accept(out); // a scalar: written exactly as the copy to_plain makes would be
+    }
+    return std::nullopt;
+}
+
 Value copy_scalar(const Value& v, Allocator& alloc) {
     return Value(v, alloc);
 }
 
 } // namespace
 
-std::optional<CodecError> parse(std::string_view text, rapidjson::Document& out) {
+std::optional<CodecError> parse_unchecked(std::string_view text, rapidjson::Document& out) {
     while (!text.empty() && text.back() == '\0')
         text.remove_suffix(1);
     if (text.empty()) return CodecError{"empty JSON text"};
@@ -180,8 +237,29 @@ std::optional<CodecError> parse(std::string_view text, rapidjson::Document& out)
     if (out.HasParseError())
         return CodecError{std::string("invalid JSON at offset ") + std::to_string(out.GetErrorOffset()) +
                           ": " + rapidjson::GetParseError_En(out.GetParseError())};
+    return std::nullopt;
+}
+
+std::optional<CodecError> parse(std::string_view text, rapidjson::Document& out) {
+    if (auto err = parse_unchecked(text, out)) return err;
     if (auto why = unrepresentable(out)) return CodecError{*why};
     return std::nullopt;
+}
+
+std::optional<CodecError> value_problem(const Value& value) {
+    if (auto why = scalar_problem(value)) return CodecError{*why};
+    return std::nullopt;
+}
+
+bool is_object_like(const Value& value) {
+    return value.IsObject() || (value.IsArray() && all_single_key_objects(value));
+}
+
+std::variant<std::string, CodecError> write_plain(const Value& eebus) {
+    rapidjson::StringBuffer buffer;
+    Writer writer(buffer);
+    if (auto why = emit_plain(eebus, writer)) return CodecError{*why};
+    return std::string(buffer.GetString(), buffer.GetSize());
 }
 
 std::string write(const Value& value) {
@@ -257,10 +335,9 @@ std::variant<std::string, CodecError> eebus_from_plain(std::string_view plain) {
 
 std::variant<std::string, CodecError> plain_from_eebus(std::string_view eebus) {
     rapidjson::Document in;
-    if (auto err = parse(eebus, in)) return *err;
-    rapidjson::Document out;
-    const Value converted = to_plain(in, out.GetAllocator());
-    return write(converted);
+    if (auto err = parse_unchecked(eebus, in)) return *err;
+    // write_plain checks every value it writes, in parse()'s order, and it writes all of `in`.
+    return write_plain(in);
 }
 
 } // namespace ship::json

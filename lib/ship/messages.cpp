@@ -42,16 +42,32 @@ std::optional<Enum> enum_of(const Names<Enum, N>& names, std::string_view text) 
     return std::nullopt;
 }
 
-// Reads the members of one message body (already in plain form) and keeps the first problem found.
+bool is_key(const Value& name, std::string_view key) {
+    return std::string_view(name.GetString(), name.GetStringLength()) == key;
+}
+
+// Reads the members of one message body and keeps the first problem found. The body is read as parsed, in
+// EEBUS form (an array of single-key objects) or plain (an object), exactly as its plain form would read:
+// nothing is copied, and unknown members are never looked at. Every value read is checked
+// (json::value_problem), which is what makes the document's representability walk unneeded here.
 class Body {
 public:
+    // `value` is object-like (json::is_object_like).
     Body(std::string_view message, const Value& value)
         : message_(message)
         , value_(value) {}
 
+    // The first member named `key`, as the plain form's lookup finds it.
     const Value* find(std::string_view key) const {
-        for (const auto& m : value_.GetObject())
-            if (std::string_view(m.name.GetString(), m.name.GetStringLength()) == key) return &m.value;
+        if (value_.IsObject()) {
+            for (const auto& m : value_.GetObject())
+                if (is_key(m.name, key)) return &m.value;
+            return nullptr;
+        }
+        for (const auto& e : value_.GetArray()) {
+            const auto& m = *e.MemberBegin();
+            if (is_key(m.name, key)) return &m.value;
+        }
         return nullptr;
     }
 
@@ -84,10 +100,10 @@ public:
         return fail(key, "has the unknown value '" + *text + "'");
     }
 
-    // An object member, or nullptr (and an error if it is present but not an object).
+    // An object member (in either form), or nullptr (and an error if it is present but not an object).
     const Value* object(std::string_view key, bool required) {
         const Value* v = present(key, required);
-        if (v && !v->IsObject()) {
+        if (v && !json::is_object_like(*v)) {
             fail(key, "must be an object");
             return nullptr;
         }
@@ -98,6 +114,12 @@ public:
         if (!error) error = std::string(message_) + ": '" + std::string(key) + "' " + std::string(what);
         return std::nullopt;
     }
+    // A value that json::parse would have refused the whole text for, in its words.
+    bool refused(const Value& v) {
+        auto why = json::value_problem(v);
+        if (why && !error) error = std::move(why->reason);
+        return why.has_value();
+    }
 
     std::optional<std::string> error;
 
@@ -105,6 +127,7 @@ private:
     const Value* present(std::string_view key, bool required) {
         const Value* v = find(key);
         if (!v && required) fail(key, "is missing");
+        if (v && refused(*v)) return nullptr;
         return v;
     }
 
@@ -143,7 +166,7 @@ std::variant<Message, DecodeError> decode_protocol_handshake(Body& b) {
     }
     // Wrapped {"formats":{"format":[...]}} per schema; one stack sends the flat list ["JSON-UTF8"].
     const Value* list = formats;
-    if (formats->IsObject()) {
+    if (json::is_object_like(*formats)) {
         Body f("messageProtocolHandshake.formats", *formats);
         list = f.find("format");
         if (!list) {
@@ -151,10 +174,12 @@ std::variant<Message, DecodeError> decode_protocol_handshake(Body& b) {
             return done(b, m);
         }
     }
+    if (b.refused(*list)) return done(b, m);
     if (list->IsString()) { // a single format where a list of one belongs
         m.formats.emplace_back(list->GetString(), list->GetStringLength());
-    } else if (list->IsArray()) {
+    } else if (list->IsArray() && !json::is_object_like(*list)) {
         for (const auto& f : list->GetArray()) {
+            if (b.refused(f)) return done(b, m);
             if (!f.IsString()) {
                 b.fail("formats", "must list strings");
                 return done(b, m);
@@ -207,11 +232,21 @@ std::variant<Message, DecodeError> decode_data(Body& b) {
         m.protocol_id = h.string("protocolId", true).value_or("");
         if (h.error && !b.error) b.error = h.error;
     }
-    if (const Value* payload = b.find("payload"))
-        m.payload = json::write(*payload);
-    else
+    // What applications get is checked while it is written (json::write_plain), in one walk.
+    const auto plain = [&b](const Value& eebus) -> std::optional<std::string> {
+        auto text = json::write_plain(eebus);
+        if (auto* err = std::get_if<json::CodecError>(&text)) {
+            if (!b.error) b.error = std::move(err->reason);
+            return std::nullopt;
+        }
+        return std::move(std::get<std::string>(text));
+    };
+    if (const Value* payload = b.find("payload")) {
+        if (auto text = plain(*payload)) m.payload = std::move(*text);
+    } else {
         b.fail("payload", "is missing");
-    if (const Value* extension = b.find("extension")) m.extension = json::write(*extension);
+    }
+    if (const Value* extension = b.find("extension")) m.extension = plain(*extension);
     return done(b, m);
 }
 
@@ -256,6 +291,15 @@ std::string_view frame_type_name(MessageType type) {
         return "end";
     }
     return "unknown";
+}
+
+// At most `limit` bytes of `s`, cut before a UTF-8 sequence rather than inside it (error texts stay UTF-8).
+std::string cut_utf8(std::string_view s, std::size_t limit) {
+    if (s.size() <= limit) return std::string(s);
+    std::size_t end = limit;
+    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80)
+        --end;
+    return std::string(s.substr(0, end));
 }
 
 Value string_value(std::string_view s, Allocator& a) {
@@ -310,32 +354,36 @@ std::string_view name(const Message& message) {
     return std::visit(Visitor{}, message);
 }
 
+// One RapidJSON parse and no walk over the document: the readers check each value they take (Body), and a
+// data message's payload is checked while its plain text is written.
 std::variant<Message, DecodeError> decode(const Frame& frame) {
     if (frame.type == MessageType::init)
         return DecodeError{"a CMI (init) message where a SHIP message belongs"};
-    rapidjson::Document doc;
-    if (auto err = json::parse(frame.payload, doc)) return DecodeError{err->reason};
+    // A control message's DOM fits here; a bigger one (data) continues in heap chunks. Saves the pool's
+    // first 64 KiB malloc/free per message.
+    char first_chunk[2048];
+    rapidjson::MemoryPoolAllocator<> pool(first_chunk, sizeof first_chunk);
+    rapidjson::Document doc(&pool);
+    if (auto err = json::parse_unchecked(frame.payload, doc)) return DecodeError{err->reason};
     if (!doc.IsObject()) return DecodeError{"the message is not a JSON object"};
     if (doc.MemberCount() != 1)
         return DecodeError{"the message has " + std::to_string(doc.MemberCount()) +
                            " root members, expected 1"};
 
-    const std::string_view root(doc.MemberBegin()->name.GetString(),
-                                doc.MemberBegin()->name.GetStringLength());
+    const Value& root_name = doc.MemberBegin()->name;
+    if (auto err = json::value_problem(root_name)) return DecodeError{err->reason};
+    const std::string_view root(root_name.GetString(), root_name.GetStringLength());
     const Kind* kind = nullptr;
     for (const auto& k : kinds)
         if (k.name == root) kind = &k;
-    if (!kind) return DecodeError{"unknown message '" + std::string(root.substr(0, 64)) + "'"};
+    if (!kind) return DecodeError{"unknown message '" + cut_utf8(root, 64) + "'"};
     if (kind->frame_type != frame.type)
         return DecodeError{std::string(root) + " in a " + std::string(frame_type_name(frame.type)) +
                            " frame, expected " + std::string(frame_type_name(kind->frame_type))};
 
-    rapidjson::Document plain_doc;
     // The legacy handshake error {"error":N} has no root tag: the root object is its body.
-    const Value body =
-        json::to_plain(root == "error" ? static_cast<const Value&>(doc) : doc.MemberBegin()->value,
-                       plain_doc.GetAllocator());
-    if (!body.IsObject()) return DecodeError{std::string(root) + " must be an object"};
+    const Value& body = root == "error" ? static_cast<const Value&>(doc) : doc.MemberBegin()->value;
+    if (!json::is_object_like(body)) return DecodeError{std::string(root) + " must be an object"};
     if (!kind->decode) return Message{AccessMethodsRequest{}};
     Body reader(root, body);
     return kind->decode(reader);

@@ -1,20 +1,20 @@
 // Fuzz target: the SHIP connection state machine (ship::Connection, lib/ship/connection.hpp) driven by an
-// arbitrary sequence of peer messages, timer expiries and owner calls, in both roles, trusted or not.
+// arbitrary sequence of peer messages, clock steps, wake-ups and owner calls, in both roles, trusted or not.
 // Promises checked after every call: nothing throws; Closed comes at most once and nothing follows it; every
 // CloseTransport code is one SHIP uses; every sent message parses and decodes; a connection that is neither
-// closed nor in data exchange always has a timer armed, so no handshake can hang; every text handed to the
-// owner (errors, notices, data, close reasons) is UTF-8.
+// closed nor in data exchange always has a next deadline, so no handshake can hang; handle_timeout before
+// the deadline does nothing and after it leaves only later deadlines; every text handed to the owner
+// (errors, notices, data, close reasons) is UTF-8.
 //
 // Input layout: one config byte (bit 0 server role, 1 peer trusted, 2 allow waiting for trust, 3-4 known peer
 // SHIP ID, 5 short timers, 6 own SHIP ID from the input), then operations, each an op byte and its operands
-// (see `Op`). When the input ends, due timers fire until the connection closes or none is armed, then the
-// transport ends; Closed must have come by then.
+// (see `Op`). When the input ends, the clock jumps to each next deadline until the connection closes or has
+// none, then the transport ends; Closed must have come by then.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -135,9 +135,9 @@ enum class Op : std::uint8_t {
     receive_hello,     // phase, which fields, waiting (8 bytes)
     receive_truncated, // dictionary index, cut position
     receive_ids,       // accessMethods with an id from the input: length, bytes
-    fire_due,          // the earliest armed timer at its deadline
-    fire_any,          // timer kind, at the current time (armed or not)
-    advance,           // 3 bytes of ms
+    fire_due,          // the clock to the next deadline, then handle_timeout
+    wake,              // 2 bytes of ms: the clock that far on, then handle_timeout (due or not)
+    advance,           // 3 bytes of ms, no call (the owner's timer may run late)
     transport_closed,  // length, reason
     approve,
     deny,
@@ -228,12 +228,9 @@ private:
         }
         case Op::fire_due:
             return fire_due();
-        case Op::fire_any: {
-            const auto kind = static_cast<ship::TimerKind>(in.pick(8));
-            deadlines_.erase(kind);
-            conn_.timer_fired(kind, now_);
-            return absorb("timer " + std::string(ship::to_string(kind)) + " (any)");
-        }
+        case Op::wake:
+            advance_to(now_ + ship::Duration(static_cast<std::int64_t>(in.number(2))));
+            return handle_timeout("wake");
         case Op::advance:
             return advance_to(now_ + ship::Duration(static_cast<std::int64_t>(in.number(3))));
         case Op::transport_closed: {
@@ -247,7 +244,7 @@ private:
             return absorb("approve");
         case Op::deny: {
             const std::string before(conn_.state_name());
-            conn_.deny();
+            conn_.deny(now_);
             absorb("deny");
             if (before == "hello-pending-listen" || before == "hello-ready-listen")
                 FUZZ_REQUIRE(conn_.state_name() == "hello-abort-done",
@@ -263,14 +260,14 @@ private:
         case Op::close:
         case Op::remove_trust: {
             if (op == Op::close)
-                conn_.close(owner_text(in.sized()));
+                conn_.close(owner_text(in.sized()), now_);
             else
-                conn_.remove_trust();
+                conn_.remove_trust(now_);
             absorb(op == Op::close ? "close" : "remove_trust");
             const auto state = conn_.state_name();
             FUZZ_REQUIRE(closed_seen_ || ((state == "close-wait-confirm" || state == "hello-abort-done") &&
-                                          deadlines_.count(ship::TimerKind::close)),
-                         "close/remove_trust left " + std::string(state) + " with no close timer");
+                                          conn_.next_deadline()),
+                         "close/remove_trust left " + std::string(state) + " with no deadline");
             return;
         }
         case Op::open_again: {
@@ -304,15 +301,28 @@ private:
     }
 
     void fire_due() {
-        if (deadlines_.empty()) return;
-        auto earliest = deadlines_.begin();
-        for (auto it = deadlines_.begin(); it != deadlines_.end(); ++it)
-            if (it->second < earliest->second) earliest = it;
-        const auto [kind, when] = *earliest;
-        deadlines_.erase(earliest);
-        advance_to(when);
-        conn_.timer_fired(kind, now_);
-        absorb("timer " + std::string(ship::to_string(kind)));
+        const auto deadline = conn_.next_deadline();
+        if (!deadline) return;
+        advance_to(*deadline);
+        handle_timeout("timeout");
+    }
+
+    // The owner's timer ran (on time, late or early): before the deadline nothing may happen; after it only
+    // later deadlines may be left.
+    void handle_timeout(const std::string& what) {
+        const auto before = conn_.next_deadline();
+        const bool due = before && *before <= now_;
+        conn_.handle_timeout(now_);
+        if (!due) {
+            FUZZ_REQUIRE(conn_.take_actions().empty(), what + ": handle_timeout before the deadline acted");
+            FUZZ_REQUIRE(conn_.next_deadline() == before,
+                         what + ": handle_timeout before the deadline moved it");
+            return;
+        }
+        absorb(what);
+        const auto after = conn_.next_deadline();
+        FUZZ_REQUIRE(!after || *after > now_,
+                     what + ": a deadline that was due is left after handle_timeout");
     }
 
     void advance_to(ship::TimePoint t) {
@@ -322,7 +332,7 @@ private:
 
     // The end of the input: let time run out on whatever is pending, then the transport ends.
     void drain() {
-        for (int i = 0; i < 16 && !closed_seen_ && !deadlines_.empty(); ++i)
+        for (int i = 0; i < 16 && !closed_seen_ && conn_.next_deadline(); ++i)
             fire_due();
         if (!closed_seen_) {
             conn_.transport_closed("fuzz input ended");
@@ -339,19 +349,18 @@ private:
 
     // SHIPD_FUZZ_TRACE=1: every call and what it produced, for reading a crash input.
     void print(const std::vector<ship::Action>& actions, const std::string& what) const {
-        std::fprintf(stderr, "t=%lld ms %s -> %s\n",
-                     static_cast<long long>(
-                         std::chrono::duration_cast<ship::Duration>(now_.time_since_epoch()).count()),
-                     what.c_str(), std::string(conn_.state_name()).c_str());
+        const auto ms = [](ship::TimePoint t) {
+            return static_cast<long long>(
+                std::chrono::duration_cast<ship::Duration>(t.time_since_epoch()).count());
+        };
+        const auto deadline = conn_.next_deadline();
+        std::fprintf(stderr, "t=%lld ms %s -> %s, next deadline %s\n", ms(now_), what.c_str(),
+                     std::string(conn_.state_name()).c_str(),
+                     deadline ? (std::to_string(ms(*deadline)) + " ms").c_str() : "none");
         for (const auto& a : actions) {
             std::string line;
             if (const auto* s = std::get_if<action::Send>(&a))
                 line = "send " + printable(std::string(s->bytes.begin(), s->bytes.end()), 100);
-            else if (const auto* t = std::get_if<action::ArmTimer>(&a))
-                line =
-                    "arm " + std::string(ship::to_string(t->kind)) + " " + std::to_string(t->after.count());
-            else if (const auto* c = std::get_if<action::CancelTimer>(&a))
-                line = "cancel " + std::string(ship::to_string(c->kind));
             else if (const auto* ct = std::get_if<action::CloseTransport>(&a))
                 line = "close transport " + std::to_string(ct->code) + " " + ct->reason;
             else if (const auto* sc = std::get_if<action::StateChanged>(&a))
@@ -414,11 +423,6 @@ private:
                              what + ": an action's text is not UTF-8: " + printable(*text));
             if (const auto* s = std::get_if<action::Send>(&a)) {
                 check_sent(s->bytes, what);
-            } else if (const auto* t = std::get_if<action::ArmTimer>(&a)) {
-                FUZZ_REQUIRE(t->after.count() >= 0, what + ": timer armed in the past");
-                deadlines_[t->kind] = now_ + t->after;
-            } else if (const auto* c = std::get_if<action::CancelTimer>(&a)) {
-                deadlines_.erase(c->kind);
             } else if (const auto* ct = std::get_if<action::CloseTransport>(&a)) {
                 FUZZ_REQUIRE(!close_transport_seen_, what + ": a second CloseTransport");
                 close_transport_seen_ = true;
@@ -449,7 +453,7 @@ private:
                 completed_seen_ = true;
             } else if (std::holds_alternative<action::Closed>(a)) {
                 closed_seen_ = true;
-                FUZZ_REQUIRE(deadlines_.empty(), what + ": Closed with a timer still armed");
+                FUZZ_REQUIRE(!conn_.next_deadline(), what + ": Closed with a deadline left");
             } else if (const auto* n = std::get_if<action::Notice>(&a)) {
                 FUZZ_REQUIRE(!n->text.empty(), what + ": empty notice");
             }
@@ -462,15 +466,14 @@ private:
         FUZZ_REQUIRE(!conn_.in_data_exchange() || completed_seen_,
                      what + ": data exchange without Completed");
         FUZZ_REQUIRE(conn_.role() == role_, what + ": role changed");
-        FUZZ_REQUIRE(closed_seen_ || state == "data-exchange" || !deadlines_.empty(),
-                     what + ": in " + state + " with no timer armed: the handshake can hang");
+        FUZZ_REQUIRE(closed_seen_ || state == "data-exchange" || conn_.next_deadline(),
+                     what + ": in " + state + " with no deadline: the handshake can hang");
     }
 
     ship::ConnectionConfig config_;
     ship::Role role_;
     ship::Connection conn_;
     ship::TimePoint now_ = ship::TimePoint{} + ship::Duration(3'600'000);
-    std::map<ship::TimerKind, ship::TimePoint> deadlines_;
     bool closed_seen_ = false;
     bool close_transport_seen_ = false;
     bool completed_seen_ = false;

@@ -100,6 +100,29 @@ void check_values(std::string_view text) {
     (void)ship::json::write(plain);
 }
 
+// write_plain (what msg::decode hands applications) is write(to_plain(x)) in one walk, and on a document
+// parse_unchecked took it refuses exactly what parse refuses, in the same words.
+void check_write_plain(std::string_view text) {
+    rapidjson::Document raw;
+    if (ship::json::parse_unchecked(text, raw)) return;
+    rapidjson::Document checked;
+    const auto refused = ship::json::parse(text, checked);
+    const Result plain = ship::json::write_plain(raw);
+    if (refused) {
+        const auto* e = std::get_if<CodecError>(&plain);
+        FUZZ_REQUIRE(e && e->reason == refused->reason,
+                     "write_plain took what parse refuses: " + ship::fuzz::printable(text));
+        return;
+    }
+    rapidjson::Document out;
+    const auto* p = std::get_if<std::string>(&plain);
+    FUZZ_REQUIRE(p && *p == ship::json::write(ship::json::to_plain(checked, out.GetAllocator())),
+                 "write_plain differs from write(to_plain): " + ship::fuzz::printable(text));
+    FUZZ_REQUIRE(ship::json::is_object_like(checked) ==
+                     ship::json::to_plain(checked, out.GetAllocator()).IsObject(),
+                 "is_object_like disagrees with to_plain: " + ship::fuzz::printable(text));
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -108,5 +131,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_from_eebus(text);
     check_from_plain(text);
     check_values(text);
+    check_write_plain(text);
     return 0;
 }

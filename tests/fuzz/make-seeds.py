@@ -103,7 +103,7 @@ write("frame_messages", seeds)
 
 # ---- connection: config byte, then operations (see fuzz_connection.cpp for the layout).
 # Ops: keep in step with `enum class Op` and `dictionary()` there.
-OP = dict(receive=0, bytes=2, hello=3, truncated=4, ids=5, due=6, any_timer=7, advance=8, transport_closed=9,
+OP = dict(receive=0, bytes=2, hello=3, truncated=4, ids=5, due=6, wake=7, advance=8, transport_closed=9,
           approve=10, deny=11, send_data=12, close=13, remove_trust=14, open_again=15)
 MSG = dict(cmi=0, bad_cmi=1, hello_ready_60000=3, hello_ready=4, hello_pending_60000=5, hello_pending_1500=6,
            hello_pending_20000=7, hello_pending=8, hello_prolongation=9, hello_ready_500=10, hello_aborted=11,
@@ -171,7 +171,18 @@ seeds = [
     ("client-transport-closed", bytes([TRUSTED]) + recv("cmi", "hello_ready") + op("transport_closed")
      + sized("peer went away")),
     ("client-close-announce-early", bytes([TRUSTED]) + recv("cmi", "close_announce")),
-    ("client-any-timer", bytes([TRUSTED]) + to_data_client + b"".join(op("any_timer", k) for k in range(8))),
+    # Wake-ups before, at and long after the access-methods deadline (60 s), in ms: early ones must do nothing.
+    ("client-wake", bytes([TRUSTED]) + to_data_client
+     + b"".join(op("wake", ms >> 8, ms & 0xFF) for ms in (0, 1, 59998, 1, 1, 65535))),
+    # OpenEEBUS (NIBE): the ready peer echoes our pending phase to our prolongation request, and begins the
+    # protocol handshake while we are still pending.
+    ("client-openeebus-echo", bytes([WAITING]) + recv("cmi", "hello_ready_60000") + op("due")
+     + op("hello", 0x04, *(90000).to_bytes(8, "big"), 0) + op("due") + op("approve")
+     + recv("select", "pin_none", "am_request", "am_demo")),
+    ("server-openeebus-early-announce", bytes([SERVER | WAITING]) + recv("cmi", "hello_ready_60000", "announce_max")
+     + op("due") + op("approve") + recv("select", "pin_none", "am_request", "am_demo")),
+    ("client-pending-oversleeps", bytes([WAITING]) + recv("cmi", "hello_ready_60000")
+     + op("advance", 0x01, 0x24, 0xF8) + op("due")),
     ("client-own-id", bytes([TRUSTED | 0x40]) + sized("shipd-Fuzz-ID-1") + to_data_client),
     ("client-open-again", bytes([TRUSTED]) + op("open_again") + recv("cmi") + op("open_again")),
     ("server-ids", bytes([SERVER | TRUSTED]) + to_data_server + op("ids") + sized("Demo-EVSE-234567890")

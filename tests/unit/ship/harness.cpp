@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "vectors.hpp"
@@ -31,10 +33,6 @@ void Harness::pump() {
                 using T = std::decay_t<decltype(x)>;
                 if constexpr (std::is_same_v<T, action::Send>) {
                     sent.push_back(x.bytes);
-                } else if constexpr (std::is_same_v<T, action::ArmTimer>) {
-                    timers[x.kind] = now + x.after;
-                } else if constexpr (std::is_same_v<T, action::CancelTimer>) {
-                    timers.erase(x.kind);
                 } else if constexpr (std::is_same_v<T, action::CloseTransport>) {
                     close = x;
                 } else if constexpr (std::is_same_v<T, action::StateChanged>) {
@@ -76,17 +74,30 @@ void Harness::approve() {
     pump();
 }
 
+void Harness::deny() {
+    conn.deny(now);
+    pump();
+}
+
+void Harness::close_politely(std::string_view reason) {
+    conn.close(reason, now);
+    pump();
+}
+
+void Harness::remove_trust() {
+    conn.remove_trust(now);
+    pump();
+}
+
 void Harness::advance(Duration d) {
-    const TimePoint target = now + d;
-    for (;;) {
-        auto next = timers.end();
-        for (auto it = timers.begin(); it != timers.end(); ++it)
-            if (it->second <= target && (next == timers.end() || it->second < next->second)) next = it;
-        if (next == timers.end()) break;
-        const TimerKind kind = next->first;
-        now = next->second;
-        timers.erase(next);
-        conn.timer_fired(kind, now);
+    advance_to(now + d);
+}
+
+void Harness::advance_to(TimePoint target) {
+    while (const auto deadline = conn.next_deadline()) {
+        if (*deadline > target) break;
+        now = std::max(now, *deadline);
+        conn.handle_timeout(now);
         pump();
     }
     now = target;
@@ -98,10 +109,10 @@ std::vector<Bytes> Harness::take_sent() {
     return out;
 }
 
-std::optional<Duration> Harness::timer_left(TimerKind kind) const {
-    const auto it = timers.find(kind);
-    if (it == timers.end()) return std::nullopt;
-    return std::chrono::duration_cast<Duration>(it->second - now);
+std::optional<Duration> Harness::deadline_in() const {
+    const auto deadline = conn.next_deadline();
+    if (!deadline) return std::nullopt;
+    return std::chrono::duration_cast<Duration>(*deadline - now);
 }
 
 std::optional<PeerState> Harness::last_state() const {
@@ -127,6 +138,70 @@ std::string as_text(const Bytes& b) {
     for (auto c : b)
         s.push_back(c >= 0x20 && c < 0x7F ? static_cast<char>(c) : '.');
     return s;
+}
+
+Bytes control(std::string_view json) {
+    return make_frame(MessageType::control, json);
+}
+
+Bytes access_methods(std::string_view id) {
+    return control(std::string(R"({"accessMethods":[{"id":")") + std::string(id) + R"("}]})");
+}
+
+Bytes own_access_methods() {
+    return access_methods(own_id);
+}
+
+Bytes handshake_error(int n) {
+    return control(R"({"messageProtocolHandshakeError":[{"error":)" + std::to_string(n) + "}]}");
+}
+
+Bytes select_version(int major, int minor) {
+    return control(R"({"messageProtocolHandshake":[{"handshakeType":"select"},{"version":[{"major":)" +
+                   std::to_string(major) + R"(},{"minor":)" + std::to_string(minor) +
+                   R"(}]},{"formats":[{"format":["JSON-UTF8"]}]}]})");
+}
+
+void to_hello(Harness& h, Role role) {
+    h.open(role);
+    h.receive(vec("cmi"));
+    h.take_sent();
+}
+
+void to_protocol(Harness& h, Role role) {
+    to_hello(h, role);
+    h.receive(vec("hello-ready"));
+    h.take_sent();
+}
+
+void to_pin(Harness& h, Role role) {
+    to_protocol(h, role);
+    if (role == Role::server) h.receive(vec("protocol-announce-max"));
+    h.receive(vec("protocol-select"));
+    h.take_sent();
+}
+
+void to_data(Harness& h, Role role) {
+    to_pin(h, role);
+    h.receive(vec("pin-none"));
+    h.take_sent();
+    REQUIRE(h.conn.in_data_exchange());
+}
+
+void require_closed(const Harness& h, std::uint16_t code, const std::string& reason) {
+    REQUIRE(h.close);
+    CHECK(h.close->code == code);
+    CHECK(h.close->reason == reason);
+    CHECK(h.closed_count == 1);
+    CHECK_FALSE(h.conn.next_deadline());
+    CHECK_FALSE(h.acted_after_closed);
+    CHECK(h.conn.closed());
+    CHECK(h.conn.state_name() == "closed");
+}
+
+void require_open(const Harness& h) {
+    CHECK_FALSE(h.close);
+    CHECK(h.closed_count == 0);
 }
 
 } // namespace ship::test

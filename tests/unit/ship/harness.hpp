@@ -1,8 +1,7 @@
-// Drives one ship::Connection with a virtual clock: records every action and fires armed timers in order.
+// Drives one ship::Connection with a virtual clock: records every action and runs its deadline in order.
 // Lets a test say "advance 45 s" and then assert the exact bytes sent and the exact close code and reason.
 #pragma once
 
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,8 +21,7 @@ public:
     explicit Harness(ConnectionConfig config = trusted_config());
 
     Connection conn;
-    TimePoint now{};
-    std::map<TimerKind, TimePoint> timers; // armed timers and when they fire
+    TimePoint now = TimePoint{} + std::chrono::hours(1000); // not the epoch: deadlines must come from `now`
 
     // Everything the connection did, in order.
     std::vector<Action> log;
@@ -41,14 +39,20 @@ public:
     void open(Role role);
     void receive(const Bytes& bytes);
     void receive(MessageType type, std::string_view json);
-    // Moves the clock forward, firing every timer that falls due on the way at its own instant.
+    // Moves the clock forward; whenever the connection's next deadline falls due on the way, the clock
+    // stops there for handle_timeout, as an owner's timer would.
     void advance(Duration d);
+    void advance_to(TimePoint t); // the same, to an instant (no earlier than now)
     void approve();
+    void deny();
+    void close_politely(std::string_view reason);
+    void remove_trust();
     void pump();
 
     // Bytes sent since the last call.
     std::vector<Bytes> take_sent();
-    std::optional<Duration> timer_left(TimerKind kind) const;
+    // How long until the connection's next deadline, or nullopt when it has none.
+    std::optional<Duration> deadline_in() const;
     std::optional<PeerState> last_state() const;
     std::string last_error() const;
 
@@ -61,6 +65,27 @@ Bytes vec(const std::string& name);
 // A hello as the peer might send it, type byte included.
 Bytes hello(std::string_view json_body);
 std::string as_text(const Bytes& b);
+
+// ---- shared by the test_connection_*.cpp files ---------------------------------------------------------
+
+inline const std::string own_id = "Demo-HEMS-123456789";
+
+Bytes control(std::string_view json);
+Bytes access_methods(std::string_view id);
+Bytes own_access_methods();
+Bytes handshake_error(int n);
+Bytes select_version(int major, int minor);
+
+// After CMI; the hello we sent is consumed.
+void to_hello(Harness& h, Role role);
+// In the protocol handshake, nothing unconsumed.
+void to_protocol(Harness& h, Role role);
+void to_pin(Harness& h, Role role);
+void to_data(Harness& h, Role role);
+
+// Closed exactly once with this WebSocket close, nothing after it, no deadline left.
+void require_closed(const Harness& h, std::uint16_t code, const std::string& reason);
+void require_open(const Harness& h);
 
 } // namespace ship::test
 

@@ -173,3 +173,58 @@ TEST_CASE("numbers on RapidJSON's undefined full-precision paths read right", "[
     CHECK(within_ulp(n[1].GetDouble(), 18446744073709551616.0));
     CHECK(n[2].GetUint64() == 18446744073709551615U);
 }
+
+// Found by tests/fuzz (fuzz_frame_messages, clang UBSan) while measuring decode cost: a number far below a
+// double's range written with a long zero fraction sends RapidJSON 1.1.0's full-precision path to a cached
+// power with a wrapped index; a plain -O2 build crashes (SIGSEGV) there, so one data message from a peer
+// could end shipd. Such numbers are read with normal precision, which gives their value: zero.
+TEST_CASE("a number far below a double's range with a long zero fraction reads as zero, without a crash",
+          "[json][fuzz]") {
+    const std::string tiny = "0." + std::string(330, '0') + "1585947013696978944";
+    CHECK(to_plain(R"({"a":[{"t":)" + tiny + R"(},{"n":-)" + tiny + "}]}") == R"({"a":{"t":0.0,"n":-0.0}})");
+    CHECK(to_plain(R"({"t":0.)" + std::string(400, '0') + std::string(100, '7') + "}") == R"({"t":0.0})");
+    // Just above the line, full precision still reads a subnormal exactly.
+    rapidjson::Document doc;
+    REQUIRE(doc.Parse(to_plain(R"({"s":0.)" + std::string(320, '0') + "15}").c_str()).IsObject());
+    CHECK(doc["s"].GetDouble() == 1.5e-321);
+}
+
+// msg::decode writes what applications get with write_plain (one walk, no plain DOM): it must give exactly
+// the bytes of the two-step conversion, and refuse exactly what parse() refuses, in its words.
+TEST_CASE("write_plain gives the bytes of write(to_plain(x)) and refuses what parse() refuses",
+          "[json][decode-cost]") {
+    std::vector<std::string> texts{"[]",
+                                   "{}",
+                                   "[[]]",
+                                   R"([{"a":1}])",
+                                   R"([{"a":1},{"a":2}])",
+                                   R"([{"a":1,"b":2}])",
+                                   R"([{"a":1},2])",
+                                   R"({"x":[{"y":[]}],"z":[1,[{"q":"s"}],{}]})",
+                                   R"([{"n":1.50},{"i":-0},{"u":18446744073709551615}])",
+                                   R"({"s":"\u00e4 [{\"}] \ud83d\ude00"})",
+                                   R"([null,true,false,"",0.1e-7])"};
+    for (const auto& v : ship::test::spine_payload_vectors())
+        texts.push_back(v.eebus);
+    for (const auto& text : texts) {
+        INFO(text);
+        rapidjson::Document doc;
+        REQUIRE_FALSE(ship::json::parse(text, doc));
+        rapidjson::Document out;
+        const auto plain = ship::json::write_plain(doc);
+        REQUIRE(std::holds_alternative<std::string>(plain));
+        CHECK(std::get<std::string>(plain) ==
+              ship::json::write(ship::json::to_plain(doc, out.GetAllocator())));
+        CHECK(ship::json::is_object_like(doc) == ship::json::to_plain(doc, out.GetAllocator()).IsObject());
+    }
+    for (const std::string text : {R"([{"a":[{"s":"x\udc00y"}]}])", R"({"\ude00":1})", R"([1,{"b":2e308}])",
+                                   R"([{"k":[{"\udc00":0}]}])"}) {
+        INFO(text);
+        rapidjson::Document parsed;
+        const auto refused = ship::json::parse(text, parsed);
+        REQUIRE(refused);
+        rapidjson::Document doc;
+        REQUIRE_FALSE(ship::json::parse_unchecked(text, doc));
+        CHECK(error_of(ship::json::write_plain(doc)) == refused->reason);
+    }
+}

@@ -77,7 +77,7 @@ TEST_CASE("two trusted connections complete the handshake byte-exact with the ve
     for (Harness* h : {&link.client, &link.server}) {
         CHECK(h->completed == 1);
         CHECK(h->conn.in_data_exchange());
-        CHECK(h->timers.empty()); // every handshake timer was cancelled
+        CHECK_FALSE(h->conn.next_deadline()); // every handshake timer was stopped
         std::vector<PeerState> seen;
         for (const auto& s : h->states)
             seen.push_back(s.state);
@@ -106,7 +106,7 @@ TEST_CASE("two trusted connections complete the handshake byte-exact with the ve
     }
 
     SECTION("the client closes politely: announce, confirm, both close 4001") {
-        link.client.conn.close("shutdown");
+        link.client.conn.close("shutdown", link.client.now);
         link.client.pump();
         link.pump();
         CHECK(link.client_sent.back() == vec("close-announce"));
@@ -149,7 +149,7 @@ TEST_CASE("a denied pairing: the server aborts hello and the client sees remote-
           "[e2e][hello]") {
     Link link(trusted_config(client_id), ship::test::pending_config(server_id));
     link.open();
-    link.server.conn.deny();
+    link.server.conn.deny(link.server.now);
     link.server.pump();
     link.pump();
     CHECK(link.server_sent.back() == vec("hello-aborted"));

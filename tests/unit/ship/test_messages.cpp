@@ -223,3 +223,56 @@ TEST_CASE("strings that would confuse ship-go's text-replacement decoder are not
     CHECK_FALSE(ship::is_safe_control_string("shipd-Fu\xfaz-ID-1"));
     CHECK_FALSE(ship::is_safe_control_string("\xed\xb8\x80"));
 }
+
+// decode takes one parse and no walk over the document; the readers check what they take out. A value that
+// json::parse would refuse is refused as before where the decoder reads it, in the same words.
+TEST_CASE("a value the decoder reads that JSON cannot carry faithfully is refused as parse() would",
+          "[messages][decode-cost]") {
+    CHECK(error_of(MessageType::control, R"({"accessMethods":[{"id":"a\udc00b"}]})") ==
+          "a string in the JSON holds a lone UTF-16 surrogate");
+    CHECK(error_of(MessageType::control, R"({"connectionHello":[{"phase":"ready"},{"waiting":2e308}]})") ==
+          "a number in the JSON is too large for a double");
+    CHECK(error_of(MessageType::end, R"({"connectionClose":[{"phase":"announce"},{"reason":"\udfff"}]})") ==
+          "a string in the JSON holds a lone UTF-16 surrogate");
+    CHECK(error_of(MessageType::control,
+                   R"({"messageProtocolHandshake":[{"handshakeType":"select"},{"version":[{"major":2e308},)"
+                   R"({"minor":0}]},{"formats":[{"format":["JSON-UTF8"]}]}]})") ==
+          "a number in the JSON is too large for a double");
+    CHECK(error_of(MessageType::control,
+                   R"({"messageProtocolHandshake":[{"handshakeType":"select"},{"version":[{"major":1},)"
+                   R"({"minor":0}]},{"formats":[{"format":["JSON-UTF8","\udc01"]}]}]})") ==
+          "a string in the JSON holds a lone UTF-16 surrogate");
+    CHECK(error_of(MessageType::control, R"({"\udc00":[]})") ==
+          "a string in the JSON holds a lone UTF-16 surrogate");
+    // What applications get: the data payload and extension, checked while their plain text is written.
+    CHECK(
+        error_of(
+            MessageType::data,
+            R"({"data":[{"header":[{"protocolId":"ee1.0"}]},{"payload":{"datagram":[{"s":"\udc00"}]}}]})") ==
+        "a string in the JSON holds a lone UTF-16 surrogate");
+    CHECK(error_of(MessageType::data,
+                   R"({"data":[{"header":[{"protocolId":"ee1.0"}]},{"payload":{"datagram":[]}},)"
+                   R"({"extension":[{"x":-2e308}]}]})") == "a number in the JSON is too large for a double");
+    CHECK(error_of(MessageType::data, R"({"data":[{"header":[{"protocolId":"\ud800x"}]},{"payload":{}}]})")
+              .starts_with("invalid JSON"));
+}
+
+TEST_CASE("a member the decoder ignores is not looked at, whatever it holds", "[messages][decode-cost]") {
+    // parse() would refuse these texts; the messages they carry are complete without the odd member.
+    CHECK(decoded(MessageType::control, R"({"connectionHello":[{"phase":"ready"},{"later":2e308}]})") ==
+          Message{ConnectionHello{HelloPhase::ready, std::nullopt, std::nullopt}});
+    CHECK(decoded(MessageType::control, R"({"accessMethods":[{"id":"x"},{"note":"\udc00"}]})") ==
+          Message{AccessMethods{"x", false, std::nullopt}});
+    const auto d = decoded(MessageType::data, R"({"data":[{"header":[{"protocolId":"ee1.0"},{"n":1.8e308}]},)"
+                                              R"({"payload":{"datagram":[]}},{"future":"\udfff"}]})");
+    CHECK(d == Message{Data{"ee1.0", R"({"datagram":{}})", std::nullopt}});
+}
+
+TEST_CASE("an unknown message's name is cut on a UTF-8 boundary in the reason", "[messages]") {
+    // Found while measuring decode cost: the name was cut at 64 bytes, inside the two bytes of the ä, and the
+    // reason (a Notice, a WebSocket close reason) was no longer UTF-8.
+    const std::string name = std::string(63, 'a') + "\xC3\xA4" + "b";
+    const std::string reason = error_of(MessageType::control, "{\"" + name + "\":[]}");
+    CHECK(reason == "unknown message '" + std::string(63, 'a') + "'");
+    CHECK(ship::is_valid_utf8(reason));
+}
