@@ -223,9 +223,10 @@ struct DbusService::Impl {
     ~Impl();
 
     // Bus thread
-    // Posts `work(hub)` to the strand and answers the call from there.
+    // Posts `work(hub)` to the strand and answers the call from there; with `persisted`, a success only
+    // once HubApi::when_persisted says the change is on disk.
     template <typename... Ts, typename Work>
-    void dispatch(sdbus::Result<Ts...>&& result, Work work);
+    void dispatch(sdbus::Result<Ts...>&& result, Work work, bool persisted = false);
     void set_flag(bool HubProperties::*field, void (HubApi::*setter)(bool), bool (HubApi::*getter)() const,
                   const char* name, bool value);
     void bus_loop();
@@ -302,15 +303,20 @@ private:
         });
     }
     void Trust(sdbus::Result<>&& result, std::string ski) override {
-        impl_.dispatch(std::move(result), [ski = std::move(ski)](HubApi& hub) { return hub.trust(ski); });
+        impl_.dispatch(
+            std::move(result), [ski = std::move(ski)](HubApi& hub) { return hub.trust(ski); }, true);
     }
     void Untrust(sdbus::Result<>&& result, std::string ski) override {
-        impl_.dispatch(std::move(result), [ski = std::move(ski)](HubApi& hub) { return hub.untrust(ski); });
+        impl_.dispatch(
+            std::move(result), [ski = std::move(ski)](HubApi& hub) { return hub.untrust(ski); }, true);
     }
     void Connect(sdbus::Result<>&& result, std::string ski, std::string host, std::uint16_t port) override {
-        impl_.dispatch(std::move(result), [ski = std::move(ski), host = std::move(host), port](HubApi& hub) {
-            return hub.connect(ski, host, port);
-        });
+        impl_.dispatch(
+            std::move(result),
+            [ski = std::move(ski), host = std::move(host), port](HubApi& hub) {
+                return hub.connect(ski, host, port);
+            },
+            true);
     }
     void Disconnect(sdbus::Result<>&& result, std::string ski, std::string reason) override {
         impl_.dispatch(std::move(result), [ski = std::move(ski), reason = std::move(reason)](HubApi& hub) {
@@ -318,8 +324,8 @@ private:
         });
     }
     void CancelPairing(sdbus::Result<>&& result, std::string ski) override {
-        impl_.dispatch(std::move(result),
-                       [ski = std::move(ski)](HubApi& hub) { return hub.cancel_pairing(ski); });
+        impl_.dispatch(
+            std::move(result), [ski = std::move(ski)](HubApi& hub) { return hub.cancel_pairing(ski); }, true);
     }
     void SendData(sdbus::Result<>&& result, std::string ski, std::string json) override {
         impl_.dispatch(std::move(result), [ski = std::move(ski), json = std::move(json)](HubApi& hub) {
@@ -395,14 +401,18 @@ void finish(PendingReply<T>& reply, const T& value) {
 } // namespace
 
 template <typename... Ts, typename Work>
-void DbusService::Impl::dispatch(sdbus::Result<Ts...>&& result, Work work) {
+void DbusService::Impl::dispatch(sdbus::Result<Ts...>&& result, Work work, bool persisted) {
     auto reply = std::make_shared<PendingReply<Ts...>>(std::move(result), bus);
     if (stop.stop_requested()) return reply->fail(shutting_down_error());
     try {
-        config.post([this, reply, work = std::move(work)]() mutable {
+        config.post([this, reply, work = std::move(work), persisted]() mutable {
             if (stop.stop_requested()) return reply->fail(shutting_down_error());
             try {
-                finish(*reply, work(hub));
+                auto answer = work(hub);
+                if constexpr (sizeof...(Ts) == 0)
+                    if (persisted && !answer)
+                        return hub.when_persisted([reply](const ship::hub::Result& r) { finish(*reply, r); });
+                finish(*reply, answer);
             } catch (const std::exception& e) {
                 spdlog::error("D-Bus: the hub failed a call: {}", e.what());
                 reply->fail(sdbus::Error("org.freedesktop.DBus.Error.Failed", e.what()));

@@ -133,11 +133,11 @@ int run(const Options& options, std::span<char* const> args) {
         spdlog::error("SHIP ID or announcement settings unusable: {}", *why);
         return daemon::exit_usage;
     }
-    auto trust = hub::TrustStore::load(options.state_dir);
-
     std::stop_source stop;
     net::Strand strand(stop.get_token());
     auto post = [&strand](std::function<void()> fn) { strand.post(std::move(fn)); };
+    // Its disk writes report back to the strand.
+    auto trust = hub::TrustStore::load(options.state_dir, post);
 
     hub::HubConfig config;
     config.ship_id = ship_id;

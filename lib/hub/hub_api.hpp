@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -99,6 +100,12 @@ public:
     virtual Result disconnect(std::string_view ski, std::string_view reason) = 0;
     virtual Result cancel_pairing(std::string_view ski) = 0;
     virtual Result send_data(std::string_view ski, std::string_view json) = 0;
+
+    // `done` runs on the strand, never inside this call, once every change of persistent state (trust,
+    // SHIP IDs, addresses) made before the call is on disk: nullopt, or ErrorCode::invalid_argument naming
+    // the write that failed. Mutators return before their change is durable; whoever acknowledges one to a
+    // user waits for this first.
+    virtual void when_persisted(std::function<void(Result)> done) = 0;
 };
 
 } // namespace ship::hub

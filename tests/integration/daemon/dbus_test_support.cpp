@@ -265,6 +265,15 @@ Result FakeHub::cancel_pairing(std::string_view input) {
     return std::nullopt;
 }
 
+void FakeHub::when_persisted(std::function<void(Result)> done) {
+    check_strand();
+    ++persisted_waits;
+    strand_.post([this, done = std::move(done)] {
+        if (!persist_error) return done(std::nullopt);
+        done(Error{ErrorCode::invalid_argument, "could not store the change on disk: " + *persist_error});
+    });
+}
+
 Result FakeHub::send_data(std::string_view input, std::string_view json) {
     check_strand();
     std::string ski;

@@ -74,7 +74,7 @@ private:
 // The hub as the service sees it. State is plain (strand-only); `off_strand_calls` counts violations.
 class FakeHub : public ship::hub::HubApi {
 public:
-    explicit FakeHub(const FakeStrand& strand)
+    explicit FakeHub(FakeStrand& strand)
         : strand_(strand) {}
 
     std::string local_ski() const override;
@@ -94,6 +94,8 @@ public:
     ship::hub::Result disconnect(std::string_view ski, std::string_view reason) override;
     ship::hub::Result cancel_pairing(std::string_view ski) override;
     ship::hub::Result send_data(std::string_view ski, std::string_view json) override;
+    // Answers on a later strand turn, with `persist_error` if set (as the hub does when a write failed).
+    void when_persisted(std::function<void(ship::hub::Result)> done) override;
 
     // Strand-only test state.
     std::string own_ski = "00112233445566778899aabbccddeeff00112233";
@@ -103,12 +105,14 @@ public:
     std::map<std::string, ship::hub::PeerInfo> peers;
     std::vector<ship::hub::DiscoveredService> discovered;
     std::vector<std::string> calls; // "trust <ski>", "send_data <ski> <json>", ...
+    std::optional<std::string> persist_error;
+    int persisted_waits = 0; // when_persisted calls
     mutable int off_strand_calls = 0;
 
 private:
     void check_strand() const;
     ship::hub::Result known_ski(std::string_view input, std::string& ski) const;
-    const FakeStrand& strand_;
+    FakeStrand& strand_;
 };
 
 struct Signal {
