@@ -409,9 +409,12 @@ void DbusService::Impl::dispatch(sdbus::Result<Ts...>&& result, Work work, bool 
             if (stop.stop_requested()) return reply->fail(shutting_down_error());
             try {
                 auto answer = work(hub);
-                if constexpr (sizeof...(Ts) == 0)
-                    if (persisted && !answer)
-                        return hub.when_persisted([reply](const ship::hub::Result& r) { finish(*reply, r); });
+                if (persisted) { // a command (no return values) whose success waits for the disk
+                    if constexpr (sizeof...(Ts) == 0)
+                        if (!answer)
+                            return hub.when_persisted(
+                                [reply](const ship::hub::Result& r) { finish(*reply, r); });
+                }
                 finish(*reply, answer);
             } catch (const std::exception& e) {
                 spdlog::error("D-Bus: the hub failed a call: {}", e.what());
