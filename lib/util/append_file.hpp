@@ -9,13 +9,13 @@
 namespace ship::util {
 
 // One user at a time (the disk writer's worker in the daemon); it may be handed between threads with a
-// happens-before edge in between (the writer's queue gives one).
+// happens-before edge in between (the writer's queue gives one). The file is open only during a call: at
+// rest the process holds no descriptor for it.
 class AppendOnlyFile {
 public:
     // `good_size`: how many leading bytes of the existing file are valid (what its reader accepted, 0 for a
     // missing file). Anything after them (a torn last record) is cut off by the first append or reset.
     AppendOnlyFile(std::filesystem::path path, std::uint64_t good_size);
-    ~AppendOnlyFile();
     AppendOnlyFile(const AppendOnlyFile&) = delete;
     AppendOnlyFile& operator=(const AppendOnlyFile&) = delete;
 
@@ -30,11 +30,10 @@ public:
     std::uint64_t size() const noexcept { return size_; } // the good prefix
 
 private:
-    bool open(bool create);
-    void cut_tail();
+    int open(bool create); // -1 if missing and !create
+    void cut_tail(int fd);
 
     std::filesystem::path path_;
-    int fd_ = -1;
     std::uint64_t size_ = 0;
     bool tail_unknown_ = true;  // bytes after size_ may exist (at start, after a failed write)
     bool entry_durable_ = true; // false after we created the file until its directory has been synced

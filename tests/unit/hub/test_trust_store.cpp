@@ -418,12 +418,18 @@ TEST_CASE("trust store: every point a crash can stop a write at loads the acknow
         CHECK(load_skis() == Expected{{ski_a, "A"}, {ski_b, "B"}});
         CHECK_FALSE(fs::exists(dir.path / ".trust.json.tmp-0123456789abcdef"));
     }
-    SECTION("killed after the snapshot's rename, before the journal was emptied: old records are skipped") {
-        // The snapshot (sequence 4) already holds a's latest SHIP ID and b's removal; replaying the old
-        // records over it would bring back "old" and b.
+    SECTION("killed after the snapshot's rename, before the journal was emptied: the snapshot's state") {
+        // The journal still holds the history that led to the snapshot (sequence 4); none of it is newer.
         write(file, snapshot(4, {{ski_a, "new"}}));
         write(journal, put(1, ski_a, "old") + put(2, ski_b) + put(3, ski_a, "new") + remove(4, ski_b));
         CHECK(load_skis() == Expected{{ski_a, "new"}});
+    }
+    SECTION("only records newer than the snapshot's sequence are applied") {
+        // Not a state a kill leaves (replaying a snapshot's own history ends where the snapshot is, since
+        // records carry full values); files made to disagree show the rule itself.
+        write(file, snapshot(4, {{ski_a, "snapshot"}}));
+        write(journal, put(3, ski_a, "older") + put(4, ski_b, "older") + put(5, ski_c, "newer"));
+        CHECK(load_skis() == Expected{{ski_a, "snapshot"}, {ski_c, "newer"}});
     }
     SECTION("killed after the journal was emptied: the snapshot alone") {
         write(file, snapshot(4, {{ski_a, "new"}}));
