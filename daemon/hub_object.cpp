@@ -24,14 +24,24 @@ public:
     void answer(const ship::hub::Result& outcome) {
         if (outcome) return answer(to_dbus_error(*outcome));
         if (std::exchange(answered_, true)) return;
-        result_.returnResults();
+        send([&] { result_.returnResults(); });
     }
     void answer(const sdbus::Error& error) {
         if (std::exchange(answered_, true)) return;
-        result_.returnError(error);
+        send([&] { result_.returnError(error); });
     }
 
 private:
+    // The last holder may drop it while shipd winds down, when the bus connection is already closed.
+    template <typename Send>
+    static void send(Send&& reply) noexcept {
+        try {
+            reply();
+        } catch (const std::exception& e) {
+            spdlog::debug("D-Bus: a late method reply was not sent: {}", e.what());
+        }
+    }
+
     sdbus::Result<> result_;
     bool answered_ = false;
 };

@@ -88,10 +88,12 @@ int run(const Options& options, std::span<char* const> args) {
         spdlog::error("SHIP ID or announcement settings unusable: {}", *why);
         return daemon::exit_usage;
     }
-    auto trust = hub::TrustStore::load(options.state_dir);
-
     std::stop_source stop;
     net::Strand strand(stop.get_token());
+    // The disk writer thread (trust store) hands its results back through the strand's post queue: the one
+    // thing that comes from another thread.
+    auto trust = hub::TrustStore::load(options.state_dir,
+                                       [&strand](std::function<void()> fn) { strand.post(std::move(fn)); });
 
     hub::HubConfig config;
     config.ship_id = ship_id;

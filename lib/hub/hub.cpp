@@ -420,11 +420,10 @@ void Hub::on_state(PeerConnection& connection, PeerState state, const std::strin
 void Hub::on_ship_id(PeerConnection& connection, const std::string& ship_id) {
     if (!is_owner(connection)) return;
     const auto& ski = connection.ski();
-    try {
-        trust_.set_ship_id(ski, ship_id);
-    } catch (const std::exception& e) {
-        spdlog::error("could not store the SHIP ID of {}: {}", short_ski(ski), e.what());
-    }
+    if (trust_.set_ship_id(ski, ship_id))
+        trust_.when_durable([ski](const std::optional<std::string>& error) {
+            if (error) spdlog::error("could not store the SHIP ID of {}: {}", short_ski(ski), *error);
+        });
     auto& rec = record(ski);
     if (rec.ship_id == ship_id) return;
     rec.ship_id = ship_id;
@@ -436,15 +435,17 @@ void Hub::on_completed(PeerConnection& connection) {
     const auto& ski = connection.ski();
     if (!registry_.confirm_connected(ski, connection)) return;
     scheduler_.handshake_completed(ski);
-    try {
-        if (!trust_.is_trusted(ski) && config_.auto_accept) {
-            spdlog::info("SHIP {}: trusted by auto-accept", short_ski(ski));
-            trust_.trust(ski, record(ski).ship_id);
-        }
-        if (connection.dialled_address) trust_.set_address(ski, *connection.dialled_address);
-    } catch (const std::exception& e) {
-        spdlog::error("could not update the trust store for {}: {}", short_ski(ski), e.what());
+    bool stored = false;
+    if (!trust_.is_trusted(ski) && config_.auto_accept) {
+        spdlog::info("SHIP {}: trusted by auto-accept", short_ski(ski));
+        stored = trust_.trust(ski, record(ski).ship_id);
     }
+    if (connection.dialled_address) stored = trust_.set_address(ski, *connection.dialled_address) || stored;
+    // The write runs on the disk writer; the strand goes on serving meanwhile.
+    if (stored)
+        trust_.when_durable([ski](const std::optional<std::string>& error) {
+            if (error) spdlog::error("could not update the trust store for {}: {}", short_ski(ski), *error);
+        });
     auto& rec = record(ski);
     rec.connected = true;
     rec.connected_since_us = now_us();
@@ -623,11 +624,7 @@ Result Hub::trust(std::string_view input) {
     if (stopping_) return error(ErrorCode::shutting_down, "shipd is shutting down");
     if (ski == config_.local_ski)
         return error(ErrorCode::invalid_argument, "SKI " + ski + " is this node's own");
-    try {
-        trust_.trust(ski, peers_.contains(ski) ? peers_.at(ski).ship_id : std::string());
-    } catch (const std::exception& e) {
-        return error(ErrorCode::invalid_argument, "could not store trust for " + ski + ": " + e.what());
-    }
+    trust_.trust(ski, peers_.contains(ski) ? peers_.at(ski).ship_id : std::string());
     spdlog::info("SHIP {}: trusted by the user", short_ski(ski));
     if (auto owner = registry_.find(ski))
         if (auto* c = dynamic_cast<PeerConnection*>(owner.get()); c && c->awaiting_trust()) c->approve();
@@ -644,11 +641,7 @@ Result Hub::untrust(std::string_view input) {
     const bool was_trusted = trust_.is_trusted(ski);
     if (!was_trusted && !registry_.contains(ski))
         return error(ErrorCode::not_trusted, "peer " + ski + " is not trusted");
-    try {
-        trust_.untrust(ski);
-    } catch (const std::exception& e) {
-        return error(ErrorCode::invalid_argument, "could not remove trust for " + ski + ": " + e.what());
-    }
+    trust_.untrust(ski);
     spdlog::info("SHIP {}: trust removed by the user", short_ski(ski));
     scheduler_.forget(ski);
     if (auto owner = registry_.find(ski))
@@ -670,11 +663,7 @@ Result Hub::connect(std::string_view input, std::string_view host, std::uint16_t
         return error(ErrorCode::not_trusted, "peer " + ski + " is not trusted: call Trust first");
     if (host.empty()) return error(ErrorCode::invalid_argument, "host is empty");
     if (port == 0) return error(ErrorCode::invalid_argument, "port 0 is not a port to dial");
-    try {
-        trust_.set_address(ski, PeerAddress{std::string(host), port, "/ship/"});
-    } catch (const std::exception& e) {
-        return error(ErrorCode::invalid_argument, "could not store the address of " + ski + ": " + e.what());
-    }
+    trust_.set_address(ski, PeerAddress{std::string(host), port, "/ship/"});
     publish(ski);
     scheduler_.request_now(ski);
     return std::nullopt;
@@ -725,6 +714,13 @@ Result Hub::send_data(std::string_view input, std::string_view json) {
         return error(ErrorCode::not_connected, "peer " + ski + " is not connected");
     if (auto e = c->send_data(json)) return error(ErrorCode::invalid_json, *e);
     return std::nullopt;
+}
+
+void Hub::when_persisted(std::function<void(Result)> done) {
+    trust_.when_durable([done = std::move(done)](const std::optional<std::string>& failure) {
+        if (!failure) return done(std::nullopt);
+        done(error(ErrorCode::invalid_argument, "could not store the change on disk: " + *failure));
+    });
 }
 
 // ---------------------------------------------------------------------------------------------- stop

@@ -91,8 +91,7 @@ public:
     Result disconnect(std::string_view ski, std::string_view reason) override;
     Result cancel_pairing(std::string_view ski) override;
     Result send_data(std::string_view ski, std::string_view json) override;
-    // Trust writes are still synchronous: everything is on disk when a command returns.
-    void when_persisted(std::function<void(const Result&)> done) override { done(std::nullopt); }
+    void when_persisted(std::function<void(Result)> done) override;
 
 private:
     class DialAttempt;

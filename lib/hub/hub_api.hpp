@@ -101,9 +101,11 @@ public:
     virtual Result cancel_pairing(std::string_view ski) = 0;
     virtual Result send_data(std::string_view ski, std::string_view json) = 0;
 
-    // Runs `done` (on the strand, possibly later) once every change made so far is on disk, or with the
-    // error that kept it from getting there: a command is acknowledged only once it would survive a crash.
-    virtual void when_persisted(std::function<void(const Result&)> done) = 0;
+    // `done` runs on the strand, never inside this call, once every change of persistent state (trust,
+    // SHIP IDs, addresses) made before the call is on disk: nullopt, or ErrorCode::invalid_argument naming
+    // the write that failed. Mutators return before their change is durable; whoever acknowledges one to a
+    // user waits for this first.
+    virtual void when_persisted(std::function<void(Result)> done) = 0;
 };
 
 } // namespace ship::hub

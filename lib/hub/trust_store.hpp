@@ -1,10 +1,13 @@
-// The peers the user trusts: SKI, known SHIP ID and last known address, kept in <state_dir>/trust.json.
-// Every change is on disk (atomic replace, 0600) before the call returns; a corrupt file is never emptied.
+// The peers the user trusts: SKI, known SHIP ID and last known address, in memory at once on every change and
+// made durable off the owner's thread (journal + snapshot in the state dir, 0600); a corrupt file is never
+// emptied.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -23,56 +26,97 @@ struct TrustedPeer {
     bool operator==(const TrustedPeer&) const = default;
 };
 
-// trust.json could not be understood. what() names the file and the fault.
+// trust.json or trust.journal could not be understood. what() names the file and the fault.
 class TrustStoreError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
 
 enum class CorruptTrustFile {
-    fail, // throw TrustStoreError and leave the file exactly as it is (the daemon exits; the user fixes it)
-    start_empty, // rename it to trust.json.corrupt-<UTC time> and start with no trusted peers
+    fail, // throw TrustStoreError and leave the files exactly as they are (the daemon exits; the user fixes
+          // it)
+    // rename trust.json and trust.journal to <name>.corrupt-<UTC time> and start with no trusted peers
+    start_empty,
 };
 
-// Strand-confined. SKI arguments are taken as users type them (ship::normalize_ski).
+// Owner-thread confined (the strand). SKI arguments are taken as users type them (ship::normalize_ski).
+//
+// Persistence (lib/hub/README.md, "Trust store"): `trust.json` is a snapshot of every peer plus the journal
+// sequence it covers; `trust.journal` holds one JSON record per line, each with a sequence number and the
+// full value of one peer (or its removal), appended and fdatasync'ed by a DiskWriter worker. Changes made
+// while a write is in flight go out together in the next one. When the journal grows past compaction_bound(),
+// the next write is a new snapshot instead (atomic replace) and the journal is emptied.
 class TrustStore {
 public:
     static constexpr std::string_view file_name = "trust.json";
+    static constexpr std::string_view journal_name = "trust.journal";
+    // The journal is compacted once it would hold more records than max(this, 2 × peers).
+    static constexpr std::size_t min_compaction_bound = 256;
 
-    // A missing file is an empty store. I/O errors throw std::system_error; a file that is not valid trust
-    // JSON is handled as `on_corrupt` says.
-    static TrustStore load(const std::filesystem::path& state_dir,
+    // Hands a closure to the owner's thread (net::Strand::post in the daemon); thread-safe; may drop closures
+    // once the owner is stopping (what is not yet on disk is then written when the store is destroyed).
+    using Post = std::function<void(std::function<void()>)>;
+    using Durable = std::function<void(std::optional<std::string> error)>;
+
+    // Snapshot, then the journal records newer than it. Missing files are an empty store. A torn last journal
+    // line (no newline, or not a record) was never acknowledged and is ignored. I/O errors throw
+    // std::system_error; files that are not valid trust data are handled as `on_corrupt` says. Synchronous:
+    // call it before the owner's loop runs.
+    static TrustStore load(const std::filesystem::path& state_dir, Post post,
                            CorruptTrustFile on_corrupt = CorruptTrustFile::fail);
 
-    const std::filesystem::path& path() const noexcept { return path_; }
+    // Writes what is not yet on disk (bounded by DiskWriter::default_drain_bound), so a clean stop loses
+    // nothing; `when_durable` callbacks still waiting are dropped unrun.
+    ~TrustStore();
+    TrustStore(TrustStore&&) noexcept;
+    TrustStore& operator=(TrustStore&&) noexcept;
+
+    const std::filesystem::path& path() const noexcept;
+    const std::filesystem::path& journal_path() const noexcept;
     // Where a corrupt file was moved by CorruptTrustFile::start_empty (to log it), else nullopt.
-    const std::optional<std::filesystem::path>& moved_aside() const noexcept { return moved_aside_; }
+    const std::optional<std::filesystem::path>& moved_aside() const noexcept;
 
     bool is_trusted(std::string_view ski) const;
     const TrustedPeer* find(std::string_view ski) const; // null if not trusted (or not a SKI)
     std::vector<TrustedPeer> peers() const;              // ordered by SKI
-    std::size_t size() const noexcept { return peers_.size(); }
+    std::size_t size() const noexcept;
 
-    // Mutators write the file before returning and return whether anything changed. If the write fails they
-    // throw std::system_error and the store keeps its previous contents. An invalid SKI throws
+    // Mutators change memory at once and return whether anything changed; the write to disk follows on the
+    // disk writer and never blocks or throws here (see when_durable). An invalid SKI throws
     // std::invalid_argument; set_* on an untrusted SKI change nothing.
     bool trust(std::string_view ski, std::string_view ship_id = {});
     bool untrust(std::string_view ski);
     bool set_ship_id(std::string_view ski, std::string_view ship_id);
     bool set_address(std::string_view ski, const PeerAddress& address);
 
-private:
-    using Peers = std::map<std::string, TrustedPeer, std::less<>>;
+    // `done` runs on the owner's thread (through Post, never inside this call) once every change made before
+    // this call is on disk, with nullopt; or with the error text if a write failed. A failed write fails
+    // every waiter; its changes stay in memory and are written again with the next change or when_durable
+    // call. Callbacks run in the order they were registered.
+    void when_durable(Durable done);
 
-    explicit TrustStore(std::filesystem::path path)
-        : path_(std::move(path)) {}
-    void commit(Peers next);
-    // Applies `change` to a copy of a trusted peer; writes if it reports a change. False if not trusted.
+    // For tests and diagnostics.
+    struct Writes {
+        std::uint64_t journal_appends = 0; // successful journal appends
+        std::uint64_t snapshots = 0;       // successful compactions (trust.json replaced)
+        std::uint64_t failed = 0;          // writes that failed
+    };
+    Writes writes() const noexcept;
+    std::size_t
+    journal_records() const noexcept; // records in the current journal file, as far as acknowledged
+    std::size_t compaction_bound() const noexcept;
+    bool write_in_flight() const noexcept;
+
+    struct State;
+
+private:
+    explicit TrustStore(std::shared_ptr<State> state);
+    // Applies `change` to a copy of a trusted peer and records it if it reports a change. False if not
+    // trusted.
     bool update_trusted(std::string_view ski, const std::function<bool(TrustedPeer&)>& change);
 
-    std::filesystem::path path_;
-    std::optional<std::filesystem::path> moved_aside_;
-    Peers peers_;
+    // Shared so that results the disk writer posts can tell whether the store still exists (weak_ptr).
+    std::shared_ptr<State> state_;
 };
 
 } // namespace ship::hub

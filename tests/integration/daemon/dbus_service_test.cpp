@@ -85,6 +85,11 @@ struct World {
         strand.run([&] { out = hub.calls; });
         return out;
     }
+    int persisted_waits() {
+        int n = 0;
+        strand.run([&] { n = hub.persisted_waits; });
+        return n;
+    }
 };
 
 // Expects `call` to fail with the D-Bus error `name` whose message contains `mention`.
@@ -185,6 +190,31 @@ TEST_CASE("hub errors become named D-Bus errors with the hub's message", "[daemo
     require_error([&] { hub.raw().callMethod("Trust").onInterface("org.shipd.Hub1").withArguments(42); },
                   "org.freedesktop.DBus.Error.InvalidArgs", "");
     CHECK(w.calls().empty());
+}
+
+TEST_CASE("Trust, Untrust, Connect and CancelPairing answer only once the change is stored",
+          "[daemon][dbus]") {
+    World w;
+    auto& hub = w.client->hub();
+    hub.Trust(ski_b);
+    hub.Connect(ski_b, "192.0.2.20", 4711);
+    hub.SendData(ski_a, R"({"datagram":{}})");
+    hub.Disconnect(ski_a, "");
+    // Trust and Connect waited for when_persisted; SendData and Disconnect store nothing.
+    CHECK(w.persisted_waits() == 2);
+
+    // A write that failed is the caller's error, although the hub took the change.
+    w.strand.run([&] { w.hub.persist_error = "No space left on device"; });
+    require_error([&] { hub.Trust(ski_a); }, "org.shipd.Hub1.Error.InvalidArgument",
+                  "could not store the change on disk: No space left on device");
+    require_error([&] { hub.Connect(ski_a, "192.0.2.1", 4711); }, "org.shipd.Hub1.Error.InvalidArgument",
+                  "No space left");
+    require_error([&] { hub.CancelPairing(ski_b); }, "org.shipd.Hub1.Error.InvalidArgument", "No space left");
+    require_error([&] { hub.Untrust(ski_b); }, "org.shipd.Hub1.Error.InvalidArgument", "No space left");
+    CHECK(w.persisted_waits() == 6);
+    // A call the hub refused waits for nothing.
+    require_error([&] { hub.Trust("not-a-ski"); }, "org.shipd.Hub1.Error.InvalidSKI", "not-a-ski");
+    CHECK(w.persisted_waits() == 6);
 }
 
 TEST_CASE("AutoAccept and WaitForTrust writes reach the hub and are announced", "[daemon][dbus]") {

@@ -124,11 +124,6 @@ void TestLoop::stop() {
     thread_.join();
 }
 
-void FakeHub::when_persisted(std::function<void(const Result&)> done) {
-    check_strand();
-    done(std::nullopt);
-}
-
 void FakeHub::check_strand() const {
     if (!strand_.on_strand()) ++off_strand_calls;
 }
@@ -240,6 +235,15 @@ Result FakeHub::cancel_pairing(std::string_view input) {
     if (auto e = known_ski(input, ski)) return e;
     calls.push_back("cancel_pairing " + ski);
     return std::nullopt;
+}
+
+void FakeHub::when_persisted(std::function<void(Result)> done) {
+    check_strand();
+    ++persisted_waits;
+    strand_.later([this, done = std::move(done)] {
+        if (!persist_error) return done(std::nullopt);
+        done(Error{ErrorCode::invalid_argument, "could not store the change on disk: " + *persist_error});
+    });
 }
 
 Result FakeHub::send_data(std::string_view input, std::string_view json) {

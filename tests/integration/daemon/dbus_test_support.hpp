@@ -68,6 +68,8 @@ public:
     void run(const std::function<void()>& fn);
     void stop();
     bool on_strand() const { return strand_.is_on_strand(); }
+    // Loop thread: runs fn on a later turn (as the hub's answers that wait for the disk come).
+    void later(std::function<void()> fn) { loop().post(std::move(fn)); }
 
 private:
     std::stop_source stop_;
@@ -78,7 +80,7 @@ private:
 // The hub as the service sees it. State is plain (strand-only); `off_strand_calls` counts violations.
 class FakeHub : public ship::hub::HubApi {
 public:
-    explicit FakeHub(const TestLoop& strand)
+    explicit FakeHub(TestLoop& strand)
         : strand_(strand) {}
 
     std::string local_ski() const override;
@@ -98,7 +100,8 @@ public:
     ship::hub::Result disconnect(std::string_view ski, std::string_view reason) override;
     ship::hub::Result cancel_pairing(std::string_view ski) override;
     ship::hub::Result send_data(std::string_view ski, std::string_view json) override;
-    void when_persisted(std::function<void(const ship::hub::Result&)> done) override;
+    // Answers on a later loop turn, with `persist_error` if set (as the hub does when a write failed).
+    void when_persisted(std::function<void(ship::hub::Result)> done) override;
 
     // Strand-only test state.
     std::string own_ski = "00112233445566778899aabbccddeeff00112233";
@@ -108,12 +111,14 @@ public:
     std::map<std::string, ship::hub::PeerInfo> peers;
     std::vector<ship::hub::DiscoveredService> discovered;
     std::vector<std::string> calls; // "trust <ski>", "send_data <ski> <json>", ...
+    std::optional<std::string> persist_error;
+    int persisted_waits = 0; // when_persisted calls
     mutable int off_strand_calls = 0;
 
 private:
     void check_strand() const;
     ship::hub::Result known_ski(std::string_view input, std::string& ski) const;
-    const TestLoop& strand_;
+    TestLoop& strand_;
 };
 
 struct Signal {

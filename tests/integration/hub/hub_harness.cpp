@@ -292,7 +292,11 @@ Node::Node(std::string name, tls::Identity identity, NodeOptions options)
     config.random_seed = options.seed;
 
     // Built on this thread before run(): the thread that made the Strand counts as the strand until then.
-    hub_ = std::make_unique<Hub>(*strand_, std::move(config), TrustStore::load(state_.path()));
+    hub_ = std::make_unique<Hub>(
+        *strand_, std::move(config),
+        TrustStore::load(state_.path(), [strand = strand_.get()](std::function<void()> fn) {
+            strand->post(std::move(fn));
+        }));
     hub_->set_events(log_.get());
     hub_->start();
     port_ = hub_->port();

@@ -2,7 +2,7 @@
 // or WebSocket close, as when a wallbox loses power. One Hub on one strand, trusting shipd and dialling it.
 //
 // soak_peer STATE_DIR LISTEN_PORT SHIP_ID SHIPD_SKI SHIPD_PORT SEED
-// STATE_DIR holds cert.pem/key.pem (made by the test, so the SKI survives a restart) and trust.json.
+// STATE_DIR holds cert.pem/key.pem (made by the test, so the SKI survives a restart) and the trust store.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -42,10 +42,12 @@ int main(int argc, char** argv) {
         config.listen_address = "127.0.0.1";
         config.port = port;
         config.random_seed = std::stoull(argv[6]);
-        ship::hub::Hub hub(strand, config, ship::hub::TrustStore::load(state));
+        ship::hub::Hub hub(strand, config,
+                           ship::hub::TrustStore::load(
+                               state, [&strand](std::function<void()> fn) { strand.post(std::move(fn)); }));
         hub.start();
-        // Before run() this thread is the strand. Trust and the address persist in trust.json, so after a
-        // restart the hub dials shipd by itself; calling again is harmless.
+        // Before run() this thread is the strand. Trust and the address persist in the trust store, so after
+        // a restart the hub dials shipd by itself; calling again is harmless.
         if (auto e = hub.trust(shipd_ski)) throw std::runtime_error(e->message);
         if (auto e = hub.connect(shipd_ski, "127.0.0.1", shipd_port)) throw std::runtime_error(e->message);
         std::printf("READY %u\n", static_cast<unsigned>(hub.port()));
