@@ -2,7 +2,9 @@
 // yet (not before org.shipd.Hub1 is ours, never after stop).
 #pragma once
 
+#include <functional>
 #include <optional>
+#include <set>
 #include <stop_token>
 #include <string>
 
@@ -23,6 +25,10 @@ struct BusContext {
     // match on the well-known name), so a PeerConnected would be lost and the app's first word on that SKI
     // would be PeerDisconnected.
     bool serving = false;
+
+    // Method replies waiting for something (the disk): each is answered ShuttingDown when the service
+    // closes, so no call is left without a reply when the connection goes.
+    std::set<std::function<void()>*> waiting_replies;
 
     bool stopping() const { return stop.stop_requested(); }
     bool may_emit() const { return serving && !stopping(); }

@@ -39,7 +39,7 @@ constexpr const char* peer_interface = "org.shipd.Hub1.Peer";
 struct DbusService::Impl {
     Impl(net::EventLoop& loop, DbusServiceConfig config_in, ship::hub::HubApi& hub, std::stop_token stop)
         : config(std::move(config_in))
-        , context{hub, std::move(stop), config.version, std::nullopt, false}
+        , context{hub, std::move(stop), config.version, std::nullopt, false, {}}
         , bus(loop, open_connection(config),
               [this](const std::string& why) {
                   if (config.on_bus_failure) config.on_bus_failure(why);
@@ -49,9 +49,18 @@ struct DbusService::Impl {
     }
 
     ~Impl() {
+        give_up_waiting_replies(); // they refer to `context`, which goes now
         // Quietly: objects vanish with the connection; after stop no InterfacesRemoved is owed.
         peers.clear();
         hub_object.reset();
+    }
+
+    // Replies still waiting (for the disk) are answered ShuttingDown: after the connection (or this service)
+    // is gone nobody could answer them.
+    void give_up_waiting_replies() {
+        const auto waiting = context.waiting_replies;
+        for (auto* give_up : waiting)
+            (*give_up)();
     }
 
     template <typename Emit>
@@ -138,6 +147,7 @@ void DbusService::start() {
 }
 
 void DbusService::close(std::chrono::milliseconds timeout) {
+    impl_->give_up_waiting_replies();
     impl_->bus.close(dbus_service_name, timeout);
 }
 

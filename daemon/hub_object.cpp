@@ -1,6 +1,7 @@
 #include "hub_object.hpp"
 
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -15,8 +16,12 @@ namespace {
 // ShuttingDown if whoever holds it drops it unanswered (shipd stopped first).
 class DeferredReply {
 public:
-    explicit DeferredReply(sdbus::Result<>&& result)
-        : result_(std::move(result)) {}
+    DeferredReply(sdbus::Result<>&& result, BusContext& context)
+        : result_(std::in_place, std::move(result))
+        , context_(context)
+        , give_up_([this] { answer(shutting_down_error()); }) {
+        context_.waiting_replies.insert(&give_up_);
+    }
     DeferredReply(const DeferredReply&) = delete;
     DeferredReply& operator=(const DeferredReply&) = delete;
     ~DeferredReply() { answer(shutting_down_error()); }
@@ -24,11 +29,15 @@ public:
     void answer(const ship::hub::Result& outcome) {
         if (outcome) return answer(to_dbus_error(*outcome));
         if (std::exchange(answered_, true)) return;
-        send([&] { result_.returnResults(); });
+        context_.waiting_replies.erase(&give_up_);
+        send([&] { result_->returnResults(); });
+        result_.reset();
     }
     void answer(const sdbus::Error& error) {
         if (std::exchange(answered_, true)) return;
-        send([&] { result_.returnError(error); });
+        context_.waiting_replies.erase(&give_up_);
+        send([&] { result_->returnError(error); });
+        result_.reset();
     }
 
 private:
@@ -42,7 +51,11 @@ private:
         }
     }
 
-    sdbus::Result<> result_;
+    // Reset once answered: the message inside must not outlive the bus connection (sdbus-c++ frees it
+    // through the connection), and the last holder may drop this much later, in the trust store.
+    std::optional<sdbus::Result<>> result_;
+    BusContext& context_;
+    std::function<void()> give_up_; // registered in the context until answered
     bool answered_ = false;
 };
 
@@ -50,7 +63,7 @@ private:
 // survives a crash.
 void answer_when_persisted(BusContext& context, sdbus::Result<>&& result, const ship::hub::Result& outcome) {
     if (outcome) return result.returnError(to_dbus_error(*outcome));
-    auto reply = std::make_shared<DeferredReply>(std::move(result));
+    auto reply = std::make_shared<DeferredReply>(std::move(result), context);
     context.hub.when_persisted([reply](const ship::hub::Result& written) { reply->answer(written); });
 }
 

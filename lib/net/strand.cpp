@@ -136,11 +136,14 @@ Strand::~Strand() {
 
 bool Strand::post(std::function<void()> fn) {
     auto& core = *core_;
-    if (core.stop.stop_requested()) return false;
-    return core.loop.post([&core, fn = std::move(fn)] {
+    const bool stopping = core.stop.stop_requested();
+    // Queued even when stopping, so that a discarded closure dies on the strand, not on the caller's thread:
+    // what it holds (a D-Bus reply waiting for the disk) may only be touched there.
+    const bool queued = core.loop.post([&core, fn = std::move(fn)] {
         if (core.stop.stop_requested() || core.silenced) return; // contract 2: discarded, not run
         fn();
     });
+    return queued && !stopping;
 }
 
 void Strand::run() {

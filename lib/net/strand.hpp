@@ -25,7 +25,7 @@ struct StrandOptions {
 // Stop contract (what the hub builds "every connection gets one polite close, then the strand exits" on):
 //  1. request_stop() on the owner's stop_source may come from any thread. The strand wakes at once.
 //  2. From then on closures handed to post() are discarded without running (also those queued before the
-//     stop but not yet run), and Timers of kind `normal` never fire again.
+//     stop but not yet run) — destroyed on the strand — and Timers of kind `normal` never fire again.
 //  3. Once, on the strand, the handler given to on_stop() runs. It starts the polite closes (Link::close,
 //     ShipSession::close), cancels in-flight dials and refuses new work. Link events (opened, message,
 //     closed) keep being delivered, and Timers of kind `shutdown` keep firing, so a close handshake can
@@ -46,8 +46,8 @@ public:
 
     // Any thread. Queues `fn` to run on the strand. Only for what truly comes from another thread (the disk
     // writer's results, tests): everything on the loop calls the hub directly. Returns false if stop was
-    // already requested (then `fn` is dropped unrun); true does not promise it runs: a stop that comes first
-    // discards it (contract 2).
+    // already requested (then `fn` is dropped unrun — destroyed on the strand, never on the caller's thread);
+    // true does not promise it runs: a stop that comes first discards it (contract 2).
     bool post(std::function<void()> fn);
 
     // Blocks; the calling thread is the strand until run() returns. Call once. Before run() the thread that
