@@ -281,3 +281,42 @@ TEST_CASE("a peer that stops answering pings is hung up on", "[net][integration]
     CHECK(std::chrono::steady_clock::now() - started >= 1500ms);
     pair.check_live_still_works(); // pinged every second all along, and answered
 }
+
+// Issue 13: the hang-up reason comes from the keep-alive sweep that decided it, not from a guess at close
+// time. A peer that answers every ping for longer than `hang_up_after` and then vanishes without a close
+// frame is a peer that went away, not a ping timeout.
+TEST_CASE("a peer that answers pings and then vanishes is not reported as a ping timeout",
+          "[net][integration]") {
+    LinkSettings short_pings;
+    short_pings.ping.ping_after = 1s;
+    short_pings.ping.hang_up_after = 2s;
+    LivePair pair(short_pings);
+    const auto started = std::chrono::steady_clock::now();
+    {
+        RawTlsClient raw("127.0.0.1", pair.acceptor.port(), pair.client_id);
+        REQUIRE(raw.upgrade("/ship/", "ship").rfind("HTTP/1.1 101", 0) == 0);
+        auto accepted = pair.acceptor.wait_accepted(1);
+        REQUIRE(accepted);
+        REQUIRE(accepted->recorder->wait_open());
+        // Answer every ping for well past hang_up_after (3 pings ≈ 3 s).
+        int pongs = 0;
+        while (pongs < 3) {
+            const auto frame = raw.read_frame(5s);
+            REQUIRE(frame.opcode != -1);
+            if (frame.opcode == 0x9) {
+                CHECK_FALSE(frame.payload.empty()); // lws drops empty pings; ours carry a payload
+                raw.send_frame(0xA, frame.payload);
+                ++pongs;
+            }
+        }
+        CHECK(std::chrono::steady_clock::now() - started >= 2500ms);
+        CHECK_FALSE(accepted->recorder->closed()); // answered pings keep the link
+        // The raw client goes away here: TCP closed, no WebSocket close frame.
+    }
+    auto accepted = pair.acceptor.wait_accepted(1);
+    auto closed = accepted->recorder->wait_closed(5s);
+    REQUIRE(closed);
+    CHECK(closed->by == CloseInfo::By::transport);
+    CHECK(closed->reason == "peer closed without close frame");
+    pair.check_live_still_works();
+}
