@@ -24,7 +24,9 @@ std::vector<std::string> journal_fields(spdlog::level::level_enum level, std::st
                                         const util::LogContext& context);
 
 // spdlog's own systemd_sink (1.10) can add no fields of its own; this one can. Lines are sent in the
-// logging thread, which is what makes the thread-local LogScope the right one.
+// logging thread, which is what makes the thread-local LogScope the right one. The sink's mutex (spdlog's
+// base_sink) cannot go: the disk writer thread logs too (a result it cannot hand back, a write that outlived
+// the shutdown bound), rarely, but on its own thread.
 class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
 protected:
     void sink_it_(const spdlog::details::log_msg& msg) override;

@@ -45,6 +45,7 @@ struct LoadRun::Slot final : net::ShipSessionEvents {
         run.result_.completed++;
         run.result_.handshake_ms.push_back(std::chrono::duration<double, std::milli>(now - started).count());
         run.result_.last_completed = std::max(run.result_.last_completed, now);
+        if (run.plan_.on_completed) run.plan_.on_completed(run.result_.completed);
         run.settled(*this);
         phase = Phase::sending;
         if (run.plan_.messages > 0) {

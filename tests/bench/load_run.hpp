@@ -33,6 +33,8 @@ struct LoadPlan {
     // With hold: the run is done only once this many data messages arrived from the daemon (app → peer path).
     std::size_t expect_received = 0;
     std::chrono::milliseconds deadline{60'000};
+    // Called on the strand after each completed handshake with the count so far (progress sampling).
+    std::function<void(std::size_t completed)> on_completed;
 };
 
 struct LoadResult {

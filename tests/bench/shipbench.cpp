@@ -35,13 +35,14 @@ struct Options {
     bool sigterm = false;
     std::chrono::milliseconds settle{0};
     std::chrono::seconds idle{0};
+    std::size_t progress = 0; // with --pid: the daemon's CPU every `progress` completed handshakes
 };
 
 [[noreturn]] void usage(int code) {
     (code == 0 ? std::cout : std::cerr)
         << "usage: shipbench --host H --port P --ski SKI [--connections N] [--concurrency C] [--messages M]\n"
            "                 [--interval-us U] [--pid PID] [--hold] [--receive N] [--settle MS] [--idle S]\n"
-           "                 [--sigterm] [--deadline S] [--json]\n"
+           "                 [--sigterm] [--deadline S] [--progress N] [--json]\n"
            "  --interval-us U  send the M messages one every U microseconds per connection (latency, not "
            "burst)\n"
            "  --ski SKI        the daemon's SKI (40 hex; shipd --print-ski, or its READY STATUS line)\n"
@@ -50,7 +51,10 @@ struct Options {
            "  --idle S         with --hold and --pid: the daemon's CPU over S seconds once all are held\n"
            "  --settle MS      with --hold: wait this long before the 'after' memory reading\n"
            "  --sigterm        with --pid: after the run send SIGTERM and time until the process is gone\n"
-           "  --deadline S     give up on unfinished connections after S seconds (default 60)\n";
+           "  --deadline S     give up on unfinished connections after S seconds (default 60)\n"
+           "  --progress N     with --pid: the daemon's CPU per handshake for every N completed ones (does "
+           "the\n"
+           "                   cost grow with the connections already held?)\n";
     std::exit(code);
 }
 
@@ -82,6 +86,7 @@ Options parse(int argc, char** argv) {
         o_recv,
         o_interval,
         o_idle,
+        o_progress,
         o_help
     };
     static const option longs[] = {{"host", required_argument, nullptr, o_host},
@@ -99,6 +104,7 @@ Options parse(int argc, char** argv) {
                                    {"receive", required_argument, nullptr, o_recv},
                                    {"interval-us", required_argument, nullptr, o_interval},
                                    {"idle", required_argument, nullptr, o_idle},
+                                   {"progress", required_argument, nullptr, o_progress},
                                    {"help", no_argument, nullptr, o_help},
                                    {nullptr, 0, nullptr, 0}};
     Options o;
@@ -148,6 +154,9 @@ Options parse(int argc, char** argv) {
         case o_idle:
             o.idle = std::chrono::seconds(number("--idle", optarg, 3600));
             break;
+        case o_progress:
+            o.progress = number("--progress", optarg, 1'000'000);
+            break;
         case o_recv:
             o.plan.expect_received = number("--receive", optarg, 100'000'000);
             break;
@@ -191,6 +200,7 @@ struct Report {
     std::optional<long> rss_before, rss_after;
     std::optional<double> cpu_s, sigterm_exit_ms, idle_cpu_percent;
     double own_cpu_s = 0;
+    std::vector<double> block_cpu_ms; // --progress: daemon CPU ms per handshake, one per block of N
 };
 
 std::optional<double> per_connection_kib(const Report& r) {
@@ -227,6 +237,12 @@ void print_table(const Report& r) {
     std::printf("  %-34s %.3f s\n", "shipbench's own CPU", r.own_cpu_s);
     if (r.idle_cpu_percent)
         std::printf("  %-34s %.2f %%\n", "daemon CPU while all are held", *r.idle_cpu_percent);
+    if (!r.block_cpu_ms.empty()) {
+        std::printf("  %-34s", "daemon CPU ms/handshake per block");
+        for (const double ms : r.block_cpu_ms)
+            std::printf(" %.2f", ms);
+        std::printf("\n");
+    }
     if (r.sigterm_exit_ms) std::printf("  %-34s %.1f ms\n", "SIGTERM → exit", *r.sigterm_exit_ms);
 }
 
@@ -283,6 +299,11 @@ void print_json(const Report& r) {
     key_num("own_cpu_s", r.own_cpu_s);
     key_opt("sigterm_exit_ms", r.sigterm_exit_ms);
     key_opt("idle_cpu_percent", r.idle_cpu_percent);
+    w.Key("block_cpu_ms_per_handshake");
+    w.StartArray();
+    for (const double ms : r.block_cpu_ms)
+        w.Double(ms);
+    w.EndArray();
     w.EndObject();
     std::cout << '\n';
 }
@@ -319,12 +340,27 @@ int main(int argc, char** argv) {
     if (options.pid != 0) cpu_before = bench::cpu_time(options.pid);
     const double own_before = own_cpu_s();
 
+    bench::LoadPlan plan = options.plan;
+    if (options.progress > 0 && options.pid != 0) {
+        // Sampled on our strand: /proc/PID/stat costs microseconds, once per block.
+        auto last = cpu_before;
+        plan.on_completed = [&report, &options, last](std::size_t completed) mutable {
+            if (completed % options.progress != 0) return;
+            const auto now = bench::cpu_time(options.pid);
+            if (now && last)
+                report.block_cpu_ms.push_back(
+                    std::chrono::duration<double, std::milli>(*now - *last).count() /
+                    static_cast<double>(options.progress));
+            last = now;
+        };
+    }
+
     std::stop_source stop;
     auto strand = std::make_unique<net::Strand>(stop.get_token());
     std::mutex mutex;
     std::condition_variable changed;
     bool done = false;
-    auto run = std::make_unique<bench::LoadRun>(*strand, options.plan, std::move(identities), [&] {
+    auto run = std::make_unique<bench::LoadRun>(*strand, plan, std::move(identities), [&] {
         std::lock_guard lock(mutex);
         done = true;
         changed.notify_all();
