@@ -120,6 +120,9 @@ void apply_ship_tls_policy(SSL_CTX* ctx, bool tls12_only) {
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     require(SSL_CTX_set_num_tickets(ctx, 0), "TLS 1.3 tickets off");
+    // An idle link holds no 16 KiB read and write buffers: OpenSSL frees them when they are empty and takes
+    // them again for the next record (SHIP links idle between a few small messages).
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 }
 
 SSL_CTX* make_client_ssl_ctx(const std::string& certificate_pem, const std::string& private_key_pem,

@@ -37,10 +37,34 @@ bool is_p256(const std::string& group) {
     return group == SN_X9_62_prime256v1 || group == "P-256";
 }
 
+// SHA-1, fetched from the provider once: an implicit fetch (EVP_sha1() in EVP_Digest) is a lookup per call.
+const EVP_MD* sha1() {
+    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+    return md;
+}
+
+std::optional<std::string> sha1_hex(const unsigned char* data, std::size_t size) {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int digest_len = 0;
+    if (!sha1() || EVP_Digest(data, size, digest.data(), &digest_len, sha1(), nullptr) != 1 ||
+        digest_len != sha1_length) {
+        take_openssl_errors();
+        return std::nullopt;
+    }
+    return to_lower_hex(digest.data(), digest_len);
+}
+
 } // namespace
 
 std::optional<std::string> computed_ski(const X509* cert) {
     if (!cert) return std::nullopt;
+    // The point as the certificate carries it: for the usual uncompressed P-256 key (04‖X‖Y, 65 bytes) that
+    // is exactly what RFC 5280's method 1 hashes, with no decoding or re-encoding of the key.
+    if (const ASN1_BIT_STRING* bits = X509_get0_pubkey_bitstr(cert)) {
+        const unsigned char* data = ASN1_STRING_get0_data(bits);
+        const auto size = static_cast<std::size_t>(ASN1_STRING_length(bits));
+        if (size == 65 && data[0] == 0x04) return sha1_hex(data, size);
+    }
     EVP_PKEY* key = X509_get0_pubkey(cert);
     if (!key || !EVP_PKEY_is_a(key, "EC")) {
         take_openssl_errors();
@@ -60,15 +84,9 @@ std::optional<std::string> computed_ski(const X509* cert) {
         take_openssl_errors();
         return std::nullopt;
     }
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int digest_len = 0;
-    const int ok = EVP_Digest(point, point_len, digest.data(), &digest_len, EVP_sha1(), nullptr);
+    auto ski = sha1_hex(point, point_len);
     OPENSSL_free(point);
-    if (ok != 1 || digest_len != sha1_length) {
-        take_openssl_errors();
-        return std::nullopt;
-    }
-    return to_lower_hex(digest.data(), digest_len);
+    return ski;
 }
 
 PeerCheck check_peer_certificate(const X509* cert) {
