@@ -65,12 +65,12 @@ SHIPD_TEST_TIME_SCALE=3 \
     run build/asan
 
 stage tsan
-echo "== TSan build (concurrency-relevant suites: hub, net, every integration suite)"
+echo "== TSan build (concurrency-relevant suites: hub, util, net, every integration suite)"
 setup build/tsan -Db_sanitize=thread -Db_lundef=false -Dbench=false
 # libdbus (under Avahi) has a lock-order report on reconnect that cannot deadlock; see the file.
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/integration/mdns/tsan.supp \
 SHIPD_TEST_TIME_SCALE=5 \
-    run build/tsan --suite hub --suite net --suite integration
+    run build/tsan --suite hub --suite util --suite net --suite integration
 
 stage fuzz
 echo "== libFuzzer smoke (clang, ASan+UBSan): every target briefly on its seeds and saved regressions"

@@ -9,7 +9,7 @@
 #include <system_error>
 
 #include "hub/trust_store.hpp"
-#include "owner_queue.hpp"
+#include "../util/owner_queue.hpp"
 #include "util/atomic_file.hpp"
 
 using namespace ship::hub;

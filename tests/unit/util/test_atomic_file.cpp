@@ -1,7 +1,7 @@
 // Durable state files: replaced whole, owner-only, no temporary files left behind whatever happens.
 #include <catch2/catch.hpp>
 
-#include "tls_test_support.hpp"
+#include "../tls/tls_test_support.hpp"
 #include "util/atomic_file.hpp"
 
 #include <cstdlib>
