@@ -2,6 +2,8 @@
 // appends that reached the disk (a crash can still leave a fragment after them, which the reader ignores).
 #include "util/append_file.hpp"
 
+#include "util/file_descriptor.hpp"
+
 #include <cerrno>
 #include <fcntl.h>
 #include <string>
@@ -10,40 +12,6 @@
 #include <unistd.h>
 
 namespace ship::util {
-namespace {
-
-[[noreturn]] void throw_errno(int err, const std::string& step, const std::filesystem::path& path) {
-    throw std::system_error(err, std::generic_category(), step + " '" + path.string() + "'");
-}
-
-void sync_directory_of(const std::filesystem::path& path) {
-    auto dir = path.parent_path();
-    if (dir.empty()) dir = ".";
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) throw_errno(errno, "open directory to fsync after creating", path);
-    const int rc = ::fsync(fd);
-    const int err = errno;
-    ::close(fd);
-    if (rc != 0) throw_errno(err, "fsync directory after creating", path);
-}
-
-// Closes on scope exit; a close error after fdatasync says nothing about the data.
-class Fd {
-public:
-    explicit Fd(int fd)
-        : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
-
-} // namespace
 
 AppendOnlyFile::AppendOnlyFile(std::filesystem::path path, std::uint64_t good_size)
     : path_(std::move(path))
@@ -81,7 +49,7 @@ void AppendOnlyFile::cut_tail(int fd) {
 }
 
 void AppendOnlyFile::append(std::string_view bytes) {
-    const Fd fd(open(true));
+    const UniqueFd fd(open(true));
     cut_tail(fd.get());
     try {
         std::uint64_t done = 0;
@@ -96,7 +64,7 @@ void AppendOnlyFile::append(std::string_view bytes) {
         }
         if (::fdatasync(fd.get()) != 0) throw_errno(errno, "fdatasync", path_);
         if (!entry_durable_) {
-            sync_directory_of(path_);
+            fsync_directory_of(path_, "creating");
             entry_durable_ = true;
         }
     } catch (...) {
@@ -109,7 +77,7 @@ void AppendOnlyFile::append(std::string_view bytes) {
 }
 
 void AppendOnlyFile::reset() {
-    const Fd fd(open(false));
+    const UniqueFd fd(open(false));
     if (fd.get() < 0) {
         size_ = 0;
         tail_unknown_ = false;

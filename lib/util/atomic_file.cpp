@@ -2,6 +2,8 @@
 // cannot lose the new contents (the rename itself is made durable by syncing the directory).
 #include "util/atomic_file.hpp"
 
+#include "util/file_descriptor.hpp"
+
 #include <cerrno>
 #include <fcntl.h>
 #include <random>
@@ -11,26 +13,6 @@
 
 namespace ship::util {
 namespace {
-
-[[noreturn]] void throw_errno(int err, const std::string& step, const std::filesystem::path& path) {
-    throw std::system_error(err, std::generic_category(), step + " '" + path.string() + "'");
-}
-
-// Closes on scope exit; close errors after fsync are not interesting (data is already durable).
-class Fd {
-public:
-    explicit Fd(int fd)
-        : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
 
 std::string random_suffix() {
     static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -74,7 +56,7 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     }
 
     try {
-        Fd fd(raw);
+        UniqueFd fd(raw);
         // open()'s mode is masked by the umask; a permissive umask must still not widen it, a strict one
         // must not narrow it below owner read/write.
         if (::fchmod(fd.get(), 0600) != 0) throw_errno(errno, "chmod temporary file for", path);
@@ -86,9 +68,7 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
         throw;
     }
 
-    Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dfd.get() < 0) throw_errno(errno, "open directory to fsync after writing", path);
-    if (::fsync(dfd.get()) != 0) throw_errno(errno, "fsync directory after writing", path);
+    fsync_directory_of(path, "writing");
 }
 
 std::size_t remove_stale_temporaries(const std::filesystem::path& path) {
@@ -105,7 +85,7 @@ std::size_t remove_stale_temporaries(const std::filesystem::path& path) {
 }
 
 std::optional<std::string> read_file(const std::filesystem::path& path) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {
         if (errno == ENOENT) return std::nullopt;
         throw_errno(errno, "open", path);

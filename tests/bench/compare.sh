@@ -30,21 +30,7 @@ while (($# >= 2)); do
     shift 2
 done
 
-ulimit -n "$(ulimit -Hn)" || true
-work=$(mktemp -d /tmp/shipcompare.XXXXXX)
-bus_pid=""
-server_pid=""
-cleanup() {
-    [[ -n $server_pid ]] && kill -KILL "$server_pid" 2>/dev/null || true
-    [[ -n $bus_pid ]] && kill "$bus_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-dbus-daemon --session --nofork --address="unix:path=$work/bus" --print-address=3 3>"$work/bus.address" 2>/dev/null &
-bus_pid=$!
-for _ in $(seq 100); do [[ -s $work/bus.address ]] && break; sleep 0.05; done
-bus_address=$(head -n1 "$work/bus.address")
+source "$(dirname "$0")/common.sh"
 # shipd's defaults (32 connections, 8 in handshake) are for a home; ship-go has no such limits.
 cat >"$work/shipd.conf" <<EOF
 { "max_connections": $((big + held + 1000)), "max_handshakes": 1024 }
@@ -93,8 +79,6 @@ stop_server() {
     wait "$server_pid" 2>/dev/null || true
     server_pid=""
 }
-
-json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 # One figure set per server, each run on a fresh server, servers taking turns run by run.
 runs=(rate latency held)

@@ -19,30 +19,14 @@ for f in "$shipd" "$bench" "$dbus_app"; do
     [[ -x $f ]] || { echo "run-bench: $f is missing: build it first" >&2; exit 2; }
 done
 
-# Every connection is one socket on each side, plus shipd's own: ask for the hard limit.
-ulimit -n "$(ulimit -Hn)" || true
-
-work=$(mktemp -d /tmp/shipbench.XXXXXX)
-bus_pid=""
-shipd_pid=""
-cleanup() {
-    [[ -n $shipd_pid ]] && kill -KILL "$shipd_pid" 2>/dev/null || true
-    [[ -n $bus_pid ]] && kill "$bus_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-dbus-daemon --session --nofork --address="unix:path=$work/bus" --print-address=3 3>"$work/bus.address" 2>/dev/null &
-bus_pid=$!
-for _ in $(seq 100); do [[ -s $work/bus.address ]] && break; sleep 0.05; done
-bus_address=$(head -n1 "$work/bus.address")
+source "$(dirname "$0")/common.sh"
 
 # shipd's defaults (32 connections, 8 in handshake) are for a home; the bench wants room for BIG connections.
 cat >"$work/shipd.conf" <<EOF
 { "max_connections": $((big + 1000)), "max_handshakes": 1024 }
 EOF
 
-# Starts shipd with state dir $work/state-$2 (default: its own, fresh); sets shipd_pid, port, ski, startup_ms (spawn → READY=1 received).
+# Starts shipd with state dir $work/state-$2 (default: its own, fresh); sets server_pid, port, ski, startup_ms (spawn → READY=1 received).
 start_shipd() {
     local n=$1 state=$work/state-${2:-$1} sock=$work/notify-$1 ready=$work/ready-$1
     python3 - "$sock" >"$ready" <<'EOF' &
@@ -62,7 +46,7 @@ EOF
     t0=$(python3 -c 'import time; print(time.monotonic_ns())')
     NOTIFY_SOCKET=$sock "$shipd" --config "$work/shipd.conf" --state-dir "$state" --port 0 --no-mdns \
         --auto-accept --bus-address "$bus_address" --log-level warn 2>"$work/shipd-$n.log" &
-    shipd_pid=$!
+    server_pid=$!
     wait "$listener"
     local line
     line=$(cat "$ready")
@@ -72,12 +56,11 @@ EOF
 }
 
 stop_shipd() {
-    kill -TERM "$shipd_pid" 2>/dev/null || true
-    wait "$shipd_pid" 2>/dev/null || true
-    shipd_pid=""
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
 }
 
-json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 # The first start creates the certificate (ECDSA key, files written atomically); the restarts load it, as on
 # every later boot.
@@ -86,15 +69,15 @@ for i in 1 2 3 4; do
     start_shipd "s$i" s1
     startups+=("$startup_ms")
     sleep 0.3 # idle reading after it has settled
-    idle_rss=$(awk '/VmRSS/ {print $2}' "/proc/$shipd_pid/status")
+    idle_rss=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
     stop_shipd
 done
 
 start_shipd lat
-"$bench" --port "$port" --ski "$ski" --connections 50 --concurrency 1 --pid "$shipd_pid" --json >"$work/c1.json" || true
-"$bench" --port "$port" --ski "$ski" --connections 100 --concurrency 100 --pid "$shipd_pid" --json \
+"$bench" --port "$port" --ski "$ski" --connections 50 --concurrency 1 --pid "$server_pid" --json >"$work/c1.json" || true
+"$bench" --port "$port" --ski "$ski" --connections 100 --concurrency 100 --pid "$server_pid" --json \
     >"$work/c100.json" || true
-"$bench" --port "$port" --ski "$ski" --connections 500 --concurrency 16 --messages 20 --pid "$shipd_pid" --json \
+"$bench" --port "$port" --ski "$ski" --connections 500 --concurrency 16 --messages 20 --pid "$server_pid" --json \
     >"$work/rate.json" || true
 
 # Data path through D-Bus, peer → shipd → app: 10 peers send DATA/10 SPINE messages each as fast as the
@@ -135,9 +118,9 @@ stop_shipd
 
 start_shipd idle
 "$bench" --port "$port" --ski "$ski" --connections "$idle" --concurrency 50 --hold --settle 1000 --idle 10 \
-    --pid "$shipd_pid" --sigterm --deadline 300 --json >"$work/idle.json" || true
-wait "$shipd_pid" 2>/dev/null || true
-shipd_pid=""
+    --pid "$server_pid" --sigterm --deadline 300 --json >"$work/idle.json" || true
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
 
 # SIGTERM → exit with IDLE connections up and 100 dials in flight: the dials go to a tarpit that completes
 # TCP (its backlog) but never speaks TLS, so each stays in its handshake until shipd stops.
@@ -160,16 +143,16 @@ for i in $(seq 100); do
         127.0.0.1 "$tarpit_port" >/dev/null || true
 done
 "$bench" --port "$port" --ski "$ski" --connections "$idle" --concurrency 50 --hold --settle 500 \
-    --pid "$shipd_pid" --sigterm --deadline 300 --json >"$work/term.json" || true
-wait "$shipd_pid" 2>/dev/null || true
-shipd_pid=""
+    --pid "$server_pid" --sigterm --deadline 300 --json >"$work/term.json" || true
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
 kill "$tarpit_pid" 2>/dev/null || true
 
 # BIG idle connections (default 10 000): RSS per connection, then the daemon's CPU over 10 s of idling.
 if ((big > 0)); then
     start_shipd big
     "$bench" --port "$port" --ski "$ski" --connections "$big" --concurrency 50 --hold --settle 2000 --idle 10 \
-        --pid "$shipd_pid" --deadline 900 --json >"$work/big.json" || true
+        --pid "$server_pid" --deadline 900 --json >"$work/big.json" || true
     stop_shipd
 fi
 
