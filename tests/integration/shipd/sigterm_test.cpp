@@ -84,6 +84,14 @@ TEST_CASE("SIGTERM with SHIP peers connected and 128 D-Bus calls in flight: exit
                 if (!all[l].data_exchange) return false;
             return true;
         }));
+        // shipd's side of each link reached data exchange too (its SME may finish a moment after the peer's):
+        // only there is SHIP's polite close a connectionClose announce.
+        REQUIRE(client.wait_for([&] {
+            std::size_t connected = 0;
+            for (const auto& p : client.hub().ListPeers())
+                connected += p.get<4>() ? 1 : 0;
+            return connected == peers;
+        }));
 
         // The calls leave at once; SIGTERM follows after a random part of them has left, so some are
         // answered, some queued in shipd's socket, some being handled when the signal comes.
