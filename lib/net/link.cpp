@@ -425,11 +425,11 @@ void LinkOps::start_dial(Link& link, const DialRequest& request, std::chrono::mi
         LinkOps::end_now(*target,
                          CloseInfo{close_no_close_frame,
                                    "connect timeout after " + std::to_string(timeout.count()) + " ms",
-                                   CloseInfo::By::transport, false});
+                                   CloseInfo::By::transport, false, true});
     });
     if (!connect(link))
         end_now(link, CloseInfo{close_no_close_frame, "cannot connect to " + link.remote_,
-                                CloseInfo::By::transport, false});
+                                CloseInfo::By::transport, false, false});
 }
 
 bool LinkOps::connect(Link& link) {
