@@ -73,7 +73,7 @@ struct DbusService::Impl {
         const auto it = peers.find(peer.ski);
         if (it == peers.end()) {
             try {
-                auto object = std::make_unique<PeerObject>(bus.connection(), peer);
+                auto object = std::make_unique<PeerObject>(bus.connection(), context, peer);
                 auto& added = *object;
                 peers.emplace(peer.ski, std::move(object));
                 emit([&] { added.emitInterfacesAddedSignal(); });
