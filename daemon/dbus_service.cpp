@@ -8,6 +8,7 @@
 #include <sdbus-c++/sdbus-c++.h>
 #include <spdlog/spdlog.h>
 
+#include "authorization.hpp"
 #include "bus_connection.hpp"
 #include "bus_context.hpp"
 #include "hub_object.hpp"
@@ -44,7 +45,8 @@ struct DbusService::Impl {
               [this](const std::string& why) {
                   if (config.on_bus_failure) config.on_bus_failure(why);
               })
-        , hub_object(std::make_unique<HubObject>(bus.connection(), context)) {
+        , hub_object(std::make_unique<HubObject>(bus.connection(), context))
+        , gate(std::make_unique<AuthorizationGate>(bus.connection(), context)) {
         bus.before_wait([this] { flush_peer_changes(); });
     }
 
@@ -114,6 +116,7 @@ struct DbusService::Impl {
     std::unique_ptr<HubObject> hub_object;
     std::map<std::string, std::unique_ptr<PeerObject>> peers;
     std::set<std::string> dirty; // peers whose properties changed this turn
+    std::unique_ptr<AuthorizationGate> gate; // last: it goes first, while the connection is still there
 };
 
 DbusService::DbusService(net::EventLoop& loop, DbusServiceConfig config, ship::hub::HubApi& hub,
@@ -138,6 +141,7 @@ void DbusService::start() {
 }
 
 void DbusService::close(std::chrono::milliseconds timeout) {
+    impl_->gate->shutdown();
     impl_->bus.close(dbus_service_name, timeout);
 }
 
