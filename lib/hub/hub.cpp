@@ -530,6 +530,7 @@ void Hub::on_completed(PeerConnection& connection) {
 void Hub::on_data(PeerConnection& connection, const std::string& json) {
     if (!is_owner(connection)) return;
     if (events_) events_->data_received(connection.ski(), json);
+    publish(connection.ski()); // MessagesIn, BytesIn (the D-Bus side sends one PropertiesChanged per turn)
 }
 
 void Hub::on_ended(PeerConnection& connection, const net::CloseInfo& info) {
