@@ -41,13 +41,16 @@ std::optional<std::string> required_action(std::string_view interface, std::stri
     if (interface == properties_interface) {
         if (member != "Set") return std::nullopt; // Get, GetAll: reading
         if (set_interface == peer_interface && set_property == "Blocked") return std::string(action_trust);
-        if (set_interface == hub_interface && set_property == "PairingTimeout") return std::string(action_pairing);
-        if (set_interface == hub_interface || set_interface == peer_interface) return std::string(action_configure);
+        if (set_interface == hub_interface && set_property == "PairingTimeout")
+            return std::string(action_pairing);
+        if (set_interface == hub_interface || set_interface == peer_interface)
+            return std::string(action_configure);
         return std::nullopt; // not ours: sd-bus answers it
     }
     if (interface != hub_interface && interface != peer_interface) return std::nullopt;
     if (member == "ListPeers" || member == "ListDiscovered") return std::nullopt;
-    if (member == "Trust" || member == "Untrust" || member == "CancelPairing") return std::string(action_trust);
+    if (member == "Trust" || member == "Untrust" || member == "CancelPairing")
+        return std::string(action_trust);
     if (member == "Connect" || member == "Disconnect") return std::string(action_connect);
     if (member == "SendData") return std::string(action_send_data);
     if (member == "RegisterAgent" || member == "UnregisterAgent") return std::string(action_pairing);
@@ -154,7 +157,8 @@ void AuthorizationGate::decided(std::uint64_t id, const Verdict& verdict) {
         approved_.insert(m); // our reference moves there, until the filter sees it again
         if (sd_bus_enqueue_for_read(bus_, m) < 0) {
             approved_.erase(m);
-            sd_bus_reply_method_errorf(m, "org.shipd.Hub1.Error.ShuttingDown", "shipd could not take the call");
+            sd_bus_reply_method_errorf(m, "org.shipd.Hub1.Error.ShuttingDown",
+                                       "shipd could not take the call");
             sd_bus_message_unref(m);
         }
         return;

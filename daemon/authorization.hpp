@@ -64,8 +64,8 @@ private:
         sd_bus_message* message;
         std::string action;
     };
-    std::map<std::uint64_t, Held> held_;        // waiting for a verdict (each holds a reference)
-    std::set<sd_bus_message*> approved_;          // re-queued, to pass the filter once (each a reference)
+    std::map<std::uint64_t, Held> held_; // waiting for a verdict (each holds a reference)
+    std::set<sd_bus_message*> approved_; // re-queued, to pass the filter once (each a reference)
 };
 
 } // namespace ship::daemon

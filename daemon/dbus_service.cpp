@@ -53,6 +53,7 @@ struct DbusService::Impl {
     ~Impl() {
         // Quietly: objects vanish with the connection; after stop no InterfacesRemoved is owed.
         peers.clear();
+        gone.clear();
         hub_object.reset();
     }
 
@@ -74,6 +75,8 @@ struct DbusService::Impl {
         }
         const auto it = peers.find(peer.ski);
         if (it == peers.end()) {
+            gone.erase(
+                peer.ski); // back in the same turn: the old object goes now, the new one takes the path
             try {
                 auto object = std::make_unique<PeerObject>(bus.connection(), context, peer);
                 auto& added = *object;
@@ -93,11 +96,15 @@ struct DbusService::Impl {
         dirty.erase(ski);
         // sd-bus lists the interfaces from the registered object, so announce before unregistering.
         emit([&] { it->second->emitInterfacesRemovedSignal(); });
+        // Unregistered after this turn's dispatch: the removal may come from one of its own methods
+        // (CancelPairing, Untrust), which must not see its object destroyed under it.
+        gone[ski] = std::move(it->second);
         peers.erase(it);
     }
 
     // Once per loop turn: one PropertiesChanged per peer object that changed during the turn.
     void flush_peer_changes() {
+        gone.clear();
         if (dirty.empty()) return;
         auto batch = std::exchange(dirty, {});
         for (const auto& ski : batch) {
@@ -115,7 +122,9 @@ struct DbusService::Impl {
     BusConnection bus; // before the objects: they unregister through it
     std::unique_ptr<HubObject> hub_object;
     std::map<std::string, std::unique_ptr<PeerObject>> peers;
-    std::set<std::string> dirty; // peers whose properties changed this turn
+    std::map<std::string, std::unique_ptr<PeerObject>>
+        gone;                                // removed this turn, unregistered before the wait
+    std::set<std::string> dirty;             // peers whose properties changed this turn
     std::unique_ptr<AuthorizationGate> gate; // last: it goes first, while the connection is still there
 };
 

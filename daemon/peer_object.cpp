@@ -58,12 +58,16 @@ std::vector<std::string> PeerObject::differences() const {
 
 void PeerObject::Trust(sdbus::Result<>&& result) {
     if (context_.stopping()) return result.returnError(shutting_down_error());
-    answer_when_persisted(context_, std::move(result), context_.hub.trust(info_.ski));
+    auto& context = context_; // the call may end this object's life (the peer is forgotten)
+    const std::string ski = info_.ski;
+    answer_when_persisted(context, std::move(result), context.hub.trust(ski));
 }
 
 void PeerObject::Untrust(sdbus::Result<>&& result) {
     if (context_.stopping()) return result.returnError(shutting_down_error());
-    answer_when_persisted(context_, std::move(result), context_.hub.untrust(info_.ski));
+    auto& context = context_; // the call may end this object's life (the peer is forgotten)
+    const std::string ski = info_.ski;
+    answer_when_persisted(context, std::move(result), context.hub.untrust(ski));
 }
 
 void PeerObject::Connect(sdbus::Result<>&& result) {
@@ -83,7 +87,9 @@ void PeerObject::SendData(sdbus::Result<>&& result, std::string json) {
 
 void PeerObject::CancelPairing(sdbus::Result<>&& result) {
     if (context_.stopping()) return result.returnError(shutting_down_error());
-    answer_when_persisted(context_, std::move(result), context_.hub.cancel_pairing(info_.ski));
+    auto& context = context_; // the call may end this object's life (the peer is forgotten)
+    const std::string ski = info_.ski;
+    answer_when_persisted(context, std::move(result), context.hub.cancel_pairing(ski));
 }
 
 } // namespace ship::daemon

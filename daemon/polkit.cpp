@@ -79,9 +79,10 @@ void PolkitAuthority::ask_polkit(const Key& key) {
 
 void PolkitAuthority::fall_back(const Key& key, const std::string& why) {
     if (!polkit_down_logged_) {
-        spdlog::warn("polkit cannot authorize D-Bus calls ({}): allowing actions to root, shipd's own user and "
-                     "group shipd only, until it answers",
-                     why);
+        spdlog::warn(
+            "polkit cannot authorize D-Bus calls ({}): allowing actions to root, shipd's own user and "
+            "group shipd only, until it answers",
+            why);
         polkit_down_logged_ = true;
     }
     try {
@@ -98,8 +99,8 @@ void PolkitAuthority::fall_back(const Key& key, const std::string& why) {
                 std::vector<std::uint32_t> groups;
                 if (const auto g = credentials.find("UnixGroupIDs"); g != credentials.end())
                     groups = g->second.get<std::vector<std::uint32_t>>();
-                const bool member = shipd_group_ && std::find(groups.begin(), groups.end(), *shipd_group_) !=
-                                                        groups.end();
+                const bool member =
+                    shipd_group_ && std::find(groups.begin(), groups.end(), *shipd_group_) != groups.end();
                 const bool allowed = user == 0 || user == own_uid_ || member;
                 settle(key, Verdict{allowed, "polkit unavailable; fallback rule (root, shipd's user, group "
                                              "shipd) for uid " +

@@ -131,10 +131,9 @@ TEST_CASE("--print-ski, --version and --help choose an action", "[daemon][option
     CHECK(load({"--help"}).action == Action::help);
     CHECK(load({"-h"}).action == Action::help);
     const std::string usage = usage_text("shipd");
-    for (const char* flag :
-         {"--config", "--state-dir", "--port", "--bus-address", "--system", "--session", "--no-mdns",
-          "--ship-id", "--auto-accept", "--log-level", "--print-ski", "--print-qr", "--listen-address",
-          "--version", "--help"})
+    for (const char* flag : {"--config", "--state-dir", "--port", "--bus-address", "--system", "--session",
+                             "--no-mdns", "--ship-id", "--auto-accept", "--log-level", "--print-ski",
+                             "--print-qr", "--listen-address", "--version", "--help"})
         CHECK_THAT(usage, Catch::Contains(flag));
 }
 
@@ -239,8 +238,8 @@ TEST_CASE("the command line overrides the config file", "[daemon][options]") {
     CHECK(both.brand == "B"); // file-only settings survive
     // Each flag that beat a file key is said once, naming the flag and where the key is.
     CHECK(both.overrides.size() == 7);
-    CHECK_THAT(both.overrides.front(), Catch::StartsWith("--state-dir overrides ") && Catch::Contains(":1:") &&
-                                           Catch::Contains("\"state_dir\""));
+    CHECK_THAT(both.overrides.front(), Catch::StartsWith("--state-dir overrides ") &&
+                                           Catch::Contains(":1:") && Catch::Contains("\"state_dir\""));
     CHECK(file_only.overrides.empty());
 }
 
