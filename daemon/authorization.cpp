@@ -36,6 +36,17 @@ std::string describe(std::string_view action) {
 
 } // namespace
 
+void AuthorizationGate::deny(sd_bus_message* m, const std::string& what, const std::string& action,
+                             const Verdict& verdict) {
+    const char* sender = sd_bus_message_get_sender(m);
+    spdlog::info("D-Bus: {} from {} refused: polkit action {} not granted ({})", what, sender ? sender : "?",
+                 action, verdict.how);
+    sd_bus_reply_method_errorf(m, "org.shipd.Hub1.Error.AccessDenied",
+                               "Access denied: %s is not allowed: it needs polkit action %s (%s), which is not "
+                               "granted to this caller (%s)",
+                               what.c_str(), action.c_str(), describe(action).c_str(), verdict.how.c_str());
+}
+
 std::optional<std::string> required_action(std::string_view interface, std::string_view member,
                                            std::string_view set_interface, std::string_view set_property) {
     if (interface == properties_interface) {
@@ -126,6 +137,7 @@ int AuthorizationGate::take(sd_bus_message* m) {
         sd_bus_message_rewind(m, 1);
     }
     const auto action = required_action(interface, member, set_interface, set_property);
+    const std::string what = set_property.empty() ? std::string(member) : "Set " + set_property;
     if (!action || context_.stopping()) return 0;
     const char* sender = sd_bus_message_get_sender(m);
     if (!sender) {
@@ -136,15 +148,11 @@ int AuthorizationGate::take(sd_bus_message* m) {
     }
     if (auto verdict = authority_.cached(sender, *action)) {
         if (verdict->allowed) return 0;
-        sd_bus_reply_method_errorf(m, "org.shipd.Hub1.Error.AccessDenied",
-                                   "%s is not allowed: %s needs polkit action %s (%s), not granted to this "
-                                   "caller (%s)",
-                                   member, member, action->c_str(), describe(*action).c_str(),
-                                   verdict->how.c_str());
+        deny(m, what, *action, *verdict);
         return 1;
     }
     const std::uint64_t id = ++last_id_;
-    held_.emplace(id, Held{sd_bus_message_ref(m), *action});
+    held_.emplace(id, Held{sd_bus_message_ref(m), *action, what});
     authority_.check(sender, *action, [this, id](const Verdict& verdict) { decided(id, verdict); });
     return 1;
 }
@@ -163,16 +171,8 @@ void AuthorizationGate::decided(std::uint64_t id, const Verdict& verdict) {
         }
         return;
     }
-    const char* member = sd_bus_message_get_member(m);
-    const std::string& action = node.mapped().action;
     if (!verdict.allowed) {
-        spdlog::info("D-Bus: {} from {} refused: polkit action {} not granted ({})", member ? member : "?",
-                     sd_bus_message_get_sender(m) ? sd_bus_message_get_sender(m) : "?", action, verdict.how);
-        sd_bus_reply_method_errorf(m, "org.shipd.Hub1.Error.AccessDenied",
-                                   "%s is not allowed: it needs polkit action %s (%s), not granted to this "
-                                   "caller (%s)",
-                                   member ? member : "this call", action.c_str(), describe(action).c_str(),
-                                   verdict.how.c_str());
+        deny(m, node.mapped().what, node.mapped().action, verdict);
     } else {
         sd_bus_reply_method_errorf(m, "org.shipd.Hub1.Error.ShuttingDown", "shipd is shutting down");
     }

@@ -54,6 +54,8 @@ private:
     static int filter(sd_bus_message* m, void* userdata, void* error);
     int take(sd_bus_message* m);
     void decided(std::uint64_t id, const Verdict& verdict);
+    static void deny(sd_bus_message* m, const std::string& what, const std::string& action,
+                     const Verdict& verdict);
 
     BusContext& context_;
     PolkitAuthority authority_;
@@ -63,6 +65,7 @@ private:
     struct Held {
         sd_bus_message* message;
         std::string action;
+        std::string what; // "Trust", "Set AutoAccept": for messages
     };
     std::map<std::uint64_t, Held> held_; // waiting for a verdict (each holds a reference)
     std::set<sd_bus_message*> approved_; // re-queued, to pass the filter once (each a reference)

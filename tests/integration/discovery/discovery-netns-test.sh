@@ -3,7 +3,7 @@
 # dbus-daemon and avahi-daemon (tests/integration/mdns/netns-harness.sh), driven over D-Bus with busctl only.
 # Each finds the other over mDNS with the right fields; after mutual Trust (no Connect) they connect; an
 # avahi-daemon restart loses neither the connection nor the announcement; a re-announced model reaches the
-# peer's Peer object; AutoAccept over D-Bus turns the TXT register=true; the QR text matches --print-ski; a
+# peer's Peer object; AutoAccept over D-Bus turns the TXT register=true; the QR text matches --print-qr; a
 # SIGKILLed daemon leaves the other's view, comes back, is dialled again; a clean stop says goodbye; with IPv6
 # link-local only, the zone-qualified address is listed and dialled.
 # Usage: discovery-netns-test.sh PATH/TO/shipd     (exit 77 = skipped: no namespaces here)
@@ -158,9 +158,10 @@ for host in a b; do
     shipd_args "$host"
     "$shipd" --print-ski "${SHIPD_ARGS[@]}" >"$NETNS_DIR/$host/print-ski" 2>&1 ||
         fail "shipd --print-ski in $host: $(cat "$NETNS_DIR/$host/print-ski")"
-    SKI[$host]=$(sed -n 1p "$NETNS_DIR/$host/print-ski")
-    QR[$host]=$(sed -n 2p "$NETNS_DIR/$host/print-ski")
+    [[ $(wc -l <"$NETNS_DIR/$host/print-ski") == 1 ]] || fail "--print-ski in $host printed more than one line"
+    SKI[$host]=$(cat "$NETNS_DIR/$host/print-ski")
     [[ ${SKI[$host]} =~ ^[0-9a-f]{40}$ ]] || fail "--print-ski in $host printed no SKI: ${SKI[$host]}"
+    QR[$host]=$("$shipd" --print-qr "${SHIPD_ARGS[@]}" 2>&1) || fail "shipd --print-qr in $host: ${QR[$host]}"
 done
 
 step "both daemons start on their namespace's bus with mDNS on; the identity --print-ski made is the one used"
@@ -210,7 +211,7 @@ check "$since_b" connected_since b
 step "QRCode is SHIP;SKI:..;ID:..;...;ENDSHIP; and the same text --print-ski printed"
 want_qr_a="SHIP;SKI:${SKI[a]};ID:EMS-A;BRAND:Demo;TYPE:EnergyManagementSystem;MODEL:EMS 1;SERIAL:SN-A1;CAT:2;ENDSHIP;"
 want_qr_b="SHIP;SKI:${SKI[b]};ID:Wallbox-B;BRAND:Volt;TYPE:ChargingStation;MODEL:WB 11;CAT:3,7;ENDSHIP;"
-[[ ${QR[a]} == "$want_qr_a" ]] || fail "--print-ski in a: ${QR[a]}; want $want_qr_a"
+[[ ${QR[a]} == "$want_qr_a" ]] || fail "--print-qr in a: ${QR[a]}; want $want_qr_a"
 [[ ${QR[b]} == "$want_qr_b" ]] || fail "--print-ski in b: ${QR[b]}; want $want_qr_b"
 check "s \"${QR[a]}\"" hub_prop a QRCode
 check "s \"${QR[b]}\"" hub_prop b QRCode

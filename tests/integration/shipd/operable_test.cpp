@@ -586,7 +586,7 @@ TEST_CASE("without polkit, a non-member reads everything and acts on nothing; a 
         INFO(call[4]);
         r = a.busctl_as(nobody, nobody, {}, call);
         CHECK(r.status != 0);
-        CHECK_THAT(r.err, Catch::Contains("not allowed") && Catch::Contains("org.shipd."));
+        CHECK_THAT(r.err, Catch::Contains("Access denied") && Catch::Contains("org.shipd."));
     }
     CHECK(a.client->hub().AutoAccept() == false);
     // A member of group shipd may (the fallback rule).
