@@ -41,10 +41,11 @@ void AuthorizationGate::deny(sd_bus_message* m, const std::string& what, const s
     const char* sender = sd_bus_message_get_sender(m);
     spdlog::info("D-Bus: {} from {} refused: polkit action {} not granted ({})", what, sender ? sender : "?",
                  action, verdict.how);
-    sd_bus_reply_method_errorf(m, "org.shipd.Hub1.Error.AccessDenied",
-                               "Access denied: %s is not allowed: it needs polkit action %s (%s), which is not "
-                               "granted to this caller (%s)",
-                               what.c_str(), action.c_str(), describe(action).c_str(), verdict.how.c_str());
+    sd_bus_reply_method_errorf(
+        m, "org.shipd.Hub1.Error.AccessDenied",
+        "Access denied: %s is not allowed: it needs polkit action %s (%s), which is not "
+        "granted to this caller (%s)",
+        what.c_str(), action.c_str(), describe(action).c_str(), verdict.how.c_str());
 }
 
 std::optional<std::string> required_action(std::string_view interface, std::string_view member,

@@ -239,12 +239,12 @@ TEST_CASE("the system bus policy lets root act and others only look", "[daemon][
         const auto [status, out] = busctl(nobody, nogroup, list_peers);
         CHECK(status == 0);
         // Actions reach shipd, which refuses them (no polkitd on this bus: the fallback rule).
-        const auto [tstatus, tout] =
-            busctl(nobody, nogroup,
-                   {"call", "org.shipd.Hub1", "/org/shipd/Hub1", "org.shipd.Hub1", "Trust", "s",
-                    "5a1c0de5a1c0de5a1c0de5a1c0de5a1c0de5a1c0"});
+        const auto [tstatus, tout] = busctl(nobody, nogroup,
+                                            {"call", "org.shipd.Hub1", "/org/shipd/Hub1", "org.shipd.Hub1",
+                                             "Trust", "s", "5a1c0de5a1c0de5a1c0de5a1c0de5a1c0de5a1c0"});
         CHECK(tstatus != 0);
-        CHECK_THAT(tout, Catch::Contains("denied", Catch::CaseSensitive::No) && Catch::Contains("org.shipd.trust"));
+        CHECK_THAT(tout,
+                   Catch::Contains("denied", Catch::CaseSensitive::No) && Catch::Contains("org.shipd.trust"));
         const auto [sstatus, sout] = busctl(nobody, nogroup, set_auto);
         CHECK(sstatus != 0);
         CHECK_THAT(sout, Catch::Contains("denied", Catch::CaseSensitive::No));

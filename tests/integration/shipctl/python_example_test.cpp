@@ -15,10 +15,11 @@ using ship::test::TempDir;
 TEST_CASE("the Python example pairs, receives, sends and connects over D-Bus only", "[shipctl][example]") {
     const char* script = std::getenv("SHIPD_EM_EXAMPLE_PY");
     REQUIRE(script != nullptr);
-    if (ship::test::run({"python3", "-c", "import dbus_next"}).status != 0) {
+    if (ship::test::run({"/usr/bin/python3", "-c", "import dbus_next"}).status != 0) {
         WARN("python3-dbus-next is not installed (packaging/bootstrap.sh installs it); skipped");
         return;
     }
+    // Debian's interpreter, where python3-dbus-next is (a pyenv or venv python3 on PATH has other modules).
     TempDir dir;
     ShipctlNode a(dir.path, "a"), b(dir.path, "b");
     const auto env = ship::test::plain_env();
@@ -28,7 +29,8 @@ TEST_CASE("the Python example pairs, receives, sends and connects over D-Bus onl
 
     // Pairing: b trusts a and dials it; a has never heard of b, so b waits in hello pending on a until the
     // app decides (it trusts the first device that asks).
-    Child app({"python3", script, "--bus-address", a.bus.address(), "--accept", "--timeout", "60"}, env);
+    Child app({"/usr/bin/python3", script, "--bus-address", a.bus.address(), "--accept", "--timeout", "60"},
+              env);
     REQUIRE(app.wait_for("waiting for a SHIP peer to connect", 20s));
     REQUIRE(b.ctl({"trust", a.ski}).status == 0);
     Child dial(b.ctl_argv({"connect", a.ski, "127.0.0.1", std::to_string(a.port)}), env);
@@ -45,17 +47,18 @@ TEST_CASE("the Python example pairs, receives, sends and connects over D-Bus onl
 
     // Connect by address: the app trusts and dials b itself (already connected here: Connect answers at
     // once) and asks again.
-    const auto r = ship::test::run({"python3", script, "--bus-address", a.bus.address(), "--connect", b.ski,
-                                    "127.0.0.1", std::to_string(b.port), "--timeout", "30"},
+    const auto r = ship::test::run({"/usr/bin/python3", script, "--bus-address", a.bus.address(), "--connect",
+                                    b.ski, "127.0.0.1", std::to_string(b.port), "--timeout", "30"},
                                    env);
     INFO(r.err);
     CHECK(r.status == 0);
     CHECK_THAT(r.out, Catch::Contains("reply from " + b.ski + ":\n"));
 
     // shipd's refusals come out as the app's own: a Connect to a port where nothing listens.
-    const auto refused = ship::test::run({"python3", script, "--bus-address", a.bus.address(), "--connect",
-                                          std::string(40, 'e'), "127.0.0.1", "1", "--timeout", "30"},
-                                         env);
+    const auto refused =
+        ship::test::run({"/usr/bin/python3", script, "--bus-address", a.bus.address(), "--connect",
+                         std::string(40, 'e'), "127.0.0.1", "1", "--timeout", "30"},
+                        env);
     CHECK(refused.status == 1);
     CHECK_THAT(refused.err, Catch::Contains("org.shipd.Hub1.Error.ConnectFailed"));
 }
