@@ -223,7 +223,9 @@ int run(const Options& options, std::span<char* const> args) {
     std::string bound;
     for (const auto& a : hub.listen_addresses())
         bound += (bound.empty() ? "" : ", ") + a;
-    const std::string status = "STATUS=Listening on " + bound + " as SKI " + identity.ski;
+    // "Listening on port N as SKI X" first: tools read it (tests/bench/run-bench.sh, systemctl status).
+    const std::string status = "STATUS=Listening on port " + std::to_string(hub.port()) + " as SKI " +
+                               identity.ski + " (" + bound + ")";
     sd_notify(0, ("READY=1\n" + status).c_str());
     spdlog::info("shipd {} ready: SHIP ID {}, SKI {}, listening on {}", SHIPD_VERSION, ship_id, identity.ski,
                  bound);

@@ -283,8 +283,9 @@ void replaced(DoubleConnectionRule rule, bool hub_is_larger) {
     CHECK(ownership == expected);
     CHECK(reason == "replaced by a newer connection");
     // The replacement owns the slot: data from the hub reaches the scripted peer.
-    REQUIRE_FALSE(
-        hub.call([&](Hub& h) { return h.send_data(peer.ski(), R"({"datagram":{"n":"replaced"}})"); }));
+    REQUIRE_FALSE(hub.call([&](Hub& h) {
+        return h.send_data(peer.ski(), R"({"datagram":{"header":{},"payload":{"n":"replaced"}}})");
+    }));
     REQUIRE(pool.wait([&](const auto& all) { return !all[link].data.empty(); }));
     hub.stop();
     peer.stop();
