@@ -29,6 +29,10 @@ PolkitAuthority::PolkitAuthority(sdbus::IConnection& connection, std::chrono::mi
     // Looked up once: the group's ID does not change while shipd runs, and /etc/group may be unreadable
     // later in a sandbox.
     if (const group* g = getgrnam("shipd")) shipd_group_ = g->gr_gid;
+    // sdbus-c++ makes its process-wide pseudo connection (two eventfds) for the first Variant: make it now,
+    // so that shipd holds its descriptors from the start and not from its first caller on (the soak test
+    // checks that shipd returns to its idle count).
+    [[maybe_unused]] const sdbus::Variant warm_up(std::string{});
 }
 
 PolkitAuthority::~PolkitAuthority() = default;
