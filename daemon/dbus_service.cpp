@@ -8,6 +8,7 @@
 #include <sdbus-c++/sdbus-c++.h>
 #include <spdlog/spdlog.h>
 
+#include "authorization.hpp"
 #include "bus_connection.hpp"
 #include "bus_context.hpp"
 #include "hub_object.hpp"
@@ -44,7 +45,8 @@ struct DbusService::Impl {
               [this](const std::string& why) {
                   if (config.on_bus_failure) config.on_bus_failure(why);
               })
-        , hub_object(std::make_unique<HubObject>(bus.connection(), context)) {
+        , hub_object(std::make_unique<HubObject>(bus.connection(), context))
+        , gate(std::make_unique<AuthorizationGate>(bus.connection(), context)) {
         bus.before_wait([this] { flush_peer_changes(); });
     }
 
@@ -52,6 +54,7 @@ struct DbusService::Impl {
         give_up_waiting_replies(); // they refer to `context`, which goes now
         // Quietly: objects vanish with the connection; after stop no InterfacesRemoved is owed.
         peers.clear();
+        gone.clear();
         hub_object.reset();
     }
 
@@ -81,8 +84,10 @@ struct DbusService::Impl {
         }
         const auto it = peers.find(peer.ski);
         if (it == peers.end()) {
+            gone.erase(
+                peer.ski); // back in the same turn: the old object goes now, the new one takes the path
             try {
-                auto object = std::make_unique<PeerObject>(bus.connection(), peer);
+                auto object = std::make_unique<PeerObject>(bus.connection(), context, peer);
                 auto& added = *object;
                 peers.emplace(peer.ski, std::move(object));
                 emit([&] { added.emitInterfacesAddedSignal(); });
@@ -100,11 +105,15 @@ struct DbusService::Impl {
         dirty.erase(ski);
         // sd-bus lists the interfaces from the registered object, so announce before unregistering.
         emit([&] { it->second->emitInterfacesRemovedSignal(); });
+        // Unregistered after this turn's dispatch: the removal may come from one of its own methods
+        // (CancelPairing, Untrust), which must not see its object destroyed under it.
+        gone[ski] = std::move(it->second);
         peers.erase(it);
     }
 
     // Once per loop turn: one PropertiesChanged per peer object that changed during the turn.
     void flush_peer_changes() {
+        gone.clear();
         if (dirty.empty()) return;
         auto batch = std::exchange(dirty, {});
         for (const auto& ski : batch) {
@@ -122,7 +131,10 @@ struct DbusService::Impl {
     BusConnection bus; // before the objects: they unregister through it
     std::unique_ptr<HubObject> hub_object;
     std::map<std::string, std::unique_ptr<PeerObject>> peers;
-    std::set<std::string> dirty; // peers whose properties changed this turn
+    std::map<std::string, std::unique_ptr<PeerObject>>
+        gone;                                // removed this turn, unregistered before the wait
+    std::set<std::string> dirty;             // peers whose properties changed this turn
+    std::unique_ptr<AuthorizationGate> gate; // last: it goes first, while the connection is still there
 };
 
 DbusService::DbusService(net::EventLoop& loop, DbusServiceConfig config, ship::hub::HubApi& hub,
@@ -148,6 +160,7 @@ void DbusService::start() {
 
 void DbusService::close(std::chrono::milliseconds timeout) {
     impl_->give_up_waiting_replies();
+    impl_->gate->shutdown();
     impl_->bus.close(dbus_service_name, timeout);
 }
 

@@ -7,72 +7,9 @@
 #include <spdlog/spdlog.h>
 
 #include "dbus_errors.hpp"
+#include "deferred_reply.hpp"
 
 namespace ship::daemon {
-
-namespace {
-
-// A method reply that may have to wait (until the trust store is on disk): answered exactly once, and
-// ShuttingDown if whoever holds it drops it unanswered (shipd stopped first).
-class DeferredReply {
-public:
-    DeferredReply(sdbus::Result<>&& result, BusContext& context)
-        : result_(std::in_place, std::move(result))
-        , context_(context)
-        , give_up_([this] { answer(shutting_down_error()); }) {
-        context_.waiting_replies.insert(&give_up_);
-    }
-    DeferredReply(const DeferredReply&) = delete;
-    DeferredReply& operator=(const DeferredReply&) = delete;
-    ~DeferredReply() { answer(shutting_down_error()); }
-
-    void answer(const ship::hub::Result& outcome) {
-        if (outcome) return answer(to_dbus_error(*outcome));
-        if (std::exchange(answered_, true)) return;
-        context_.waiting_replies.erase(&give_up_);
-        send([&] { result_->returnResults(); });
-        result_.reset();
-    }
-    void answer(const sdbus::Error& error) {
-        if (std::exchange(answered_, true)) return;
-        context_.waiting_replies.erase(&give_up_);
-        send([&] { result_->returnError(error); });
-        result_.reset();
-    }
-
-private:
-    // The last holder may drop it while shipd winds down, when the bus connection is already closed.
-    template <typename Send>
-    static void send(Send&& reply) noexcept {
-        try {
-            reply();
-        } catch (const std::exception& e) {
-            spdlog::debug("D-Bus: a late method reply was not sent: {}", e.what());
-        }
-    }
-
-    // Reset once answered: the message inside must not outlive the bus connection (sdbus-c++ frees it
-    // through the connection), and the last holder may drop this much later, in the trust store.
-    std::optional<sdbus::Result<>> result_;
-    BusContext& context_;
-    std::function<void()> give_up_; // registered in the context until answered
-    bool answered_ = false;
-};
-
-// A command that changed what is persisted: answered once the change is on disk, so an acknowledged Trust
-// survives a crash.
-void answer_when_persisted(BusContext& context, sdbus::Result<>&& result, const ship::hub::Result& outcome) {
-    if (outcome) return result.returnError(to_dbus_error(*outcome));
-    auto reply = std::make_shared<DeferredReply>(std::move(result), context);
-    context.hub.when_persisted([reply](const ship::hub::Result& written) { reply->answer(written); });
-}
-
-void answer(sdbus::Result<>&& result, const ship::hub::Result& outcome) {
-    if (outcome) return result.returnError(to_dbus_error(*outcome));
-    result.returnResults();
-}
-
-} // namespace
 
 HubObject::HubObject(sdbus::IConnection& connection, BusContext& context)
     : AdaptorInterfaces(connection, dbus_hub_path)
@@ -88,7 +25,7 @@ HubObject::~HubObject() {
 HubObject::Announced HubObject::current() const {
     auto& hub = context_.hub;
     return Announced{hub.port(), context_.qr_code ? *context_.qr_code : hub.qr_code(), hub.auto_accept(),
-                     hub.wait_for_trust()};
+                     hub.wait_for_trust(), hub.listen_addresses()};
 }
 
 void HubObject::announce_property_changes() {
@@ -99,6 +36,7 @@ void HubObject::announce_property_changes() {
     if (now.qr_code != announced_.qr_code) changed.emplace_back("QRCode");
     if (now.auto_accept != announced_.auto_accept) changed.emplace_back("AutoAccept");
     if (now.wait_for_trust != announced_.wait_for_trust) changed.emplace_back("WaitForTrust");
+    if (now.listen_addresses != announced_.listen_addresses) changed.emplace_back("ListenAddresses");
     if (changed.empty() || !context_.may_emit()) return;
     announced_ = now;
     emitPropertiesChangedSignal(org::shipd::Hub1_adaptor::INTERFACE_NAME, changed);
@@ -132,12 +70,12 @@ void HubObject::Untrust(sdbus::Result<>&& result, std::string ski) {
 
 void HubObject::Connect(sdbus::Result<>&& result, std::string ski, std::string host, std::uint16_t port) {
     if (context_.stopping()) return result.returnError(shutting_down_error());
-    answer_when_persisted(context_, std::move(result), context_.hub.connect(ski, host, port));
+    answer_connect(context_, std::move(result), ski, host, port);
 }
 
 void HubObject::Disconnect(sdbus::Result<>&& result, std::string ski, std::string reason) {
     if (context_.stopping()) return result.returnError(shutting_down_error());
-    answer(std::move(result), context_.hub.disconnect(ski, reason));
+    answer_now(std::move(result), context_.hub.disconnect(ski, reason));
 }
 
 void HubObject::CancelPairing(sdbus::Result<>&& result, std::string ski) {
@@ -147,7 +85,7 @@ void HubObject::CancelPairing(sdbus::Result<>&& result, std::string ski) {
 
 void HubObject::SendData(sdbus::Result<>&& result, std::string ski, std::string json) {
     if (context_.stopping()) return result.returnError(shutting_down_error());
-    answer(std::move(result), context_.hub.send_data(ski, json));
+    answer_now(std::move(result), context_.hub.send_data(ski, json));
 }
 
 std::string HubObject::LocalSKI() {
@@ -160,6 +98,10 @@ std::string HubObject::ShipID() {
 
 std::uint16_t HubObject::Port() {
     return context_.hub.port();
+}
+
+std::vector<std::string> HubObject::ListenAddresses() {
+    return context_.hub.listen_addresses();
 }
 
 std::string HubObject::Version() {

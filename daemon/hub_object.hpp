@@ -34,6 +34,7 @@ private:
         std::uint16_t port = 0;
         std::string qr_code;
         bool auto_accept = false, wait_for_trust = true;
+        std::vector<std::string> listen_addresses;
     };
     Announced current() const;
 
@@ -50,6 +51,7 @@ private:
     std::string ShipID() override;
     std::uint16_t Port() override;
     std::string Version() override;
+    std::vector<std::string> ListenAddresses() override;
     std::string QRCode() override;
     bool AutoAccept() override;
     void AutoAccept(const bool& value) override;

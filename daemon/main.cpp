@@ -18,6 +18,7 @@
 #include "mdns/publisher.hpp"
 #include "mdns/txt.hpp"
 #include "net/event_loop.hpp"
+#include "net/listen_address.hpp"
 #include "net/strand.hpp"
 #include "net/timer.hpp"
 #include "options.hpp"
@@ -30,12 +31,17 @@ namespace {
 using namespace ship;
 using daemon::Options;
 
+// brand-model, or just the brand when the model repeats it (the defaults, "shipd" and "shipd").
+std::string brand_and_model(const Options& options) {
+    return options.model.empty() || options.model == options.brand ? options.brand
+                                                                   : options.brand + "-" + options.model;
+}
+
 // The SHIP ID when none is configured: brand-model-serial, or brand-model-<start of the SKI> (unique per
-// node, stable across restarts because the SKI is).
+// node, stable across restarts because the SKI is); "shipd-5a1c0de5a1" with the defaults.
 std::string effective_ship_id(const Options& options, const std::string& ski) {
     if (!options.ship_id.empty()) return options.ship_id;
-    return options.brand + "-" + options.model + "-" +
-           (options.serial.empty() ? ski.substr(0, 10) : options.serial);
+    return brand_and_model(options) + "-" + (options.serial.empty() ? ski.substr(0, 10) : options.serial);
 }
 
 mdns::LocalService local_service(const Options& options, const std::string& ship_id, const std::string& ski,
@@ -72,7 +78,7 @@ hub::DiscoveredService to_discovered(const mdns::ServiceEntry& e) {
 tls::Identity load_identity(const Options& options) {
     util::ensure_private_dir(options.state_dir);
     tls::Subject subject;
-    subject.common_name = options.ship_id.empty() ? options.brand + "-" + options.model : options.ship_id;
+    subject.common_name = options.ship_id.empty() ? brand_and_model(options) : options.ship_id;
     subject.organization = options.organization;
     subject.country = options.country;
     return tls::load_or_create_identity(options.state_dir, subject);
@@ -81,6 +87,19 @@ tls::Identity load_identity(const Options& options) {
 int run(const Options& options, std::span<char* const> args) {
     // Before the strand exists: libwebsockets sizes its fd tables from the limit when its context is made.
     daemon::raise_fd_limit(options.max_connections);
+
+    for (const auto& note : options.overrides)
+        spdlog::info("{}", note);
+    // Before anything is bound or created: an address this host does not have is a configuration error.
+    std::vector<net::ListenAddress> listen;
+    try {
+        listen = net::resolve_listen_addresses(options.listen_addresses);
+    } catch (const net::ListenAddressError& e) {
+        const auto origin = options.origins.find("listen_address");
+        spdlog::error("{}{}", origin == options.origins.end() ? std::string() : origin->second + ": ",
+                      e.what());
+        return daemon::exit_usage;
+    }
 
     const tls::Identity identity = load_identity(options);
     const std::string ship_id = effective_ship_id(options, identity.ski);
@@ -100,7 +119,8 @@ int run(const Options& options, std::span<char* const> args) {
     config.certificate_pem = identity.certificate_pem;
     config.private_key_pem = identity.private_key_pem;
     config.local_ski = identity.ski;
-    config.listen_address = options.listen_address;
+    for (const auto& address : listen)
+        config.listen_addresses.push_back(address.spec());
     config.port = options.port;
     config.tls12_only = options.tls_max_version == daemon::TlsVersion::tls1_2;
     config.auto_accept = options.auto_accept;
@@ -200,11 +220,15 @@ int run(const Options& options, std::span<char* const> args) {
         strand.run(); // the stop: closes what the hub opened, at once
         return daemon::exit_failure;
     }
-    const std::string status =
-        "STATUS=Listening on port " + std::to_string(hub.port()) + " as SKI " + identity.ski;
+    std::string bound;
+    for (const auto& a : hub.listen_addresses())
+        bound += (bound.empty() ? "" : ", ") + a;
+    // "Listening on port N as SKI X" first: tools read it (tests/bench/run-bench.sh, systemctl status).
+    const std::string status = "STATUS=Listening on port " + std::to_string(hub.port()) + " as SKI " +
+                               identity.ski + " (" + bound + ")";
     sd_notify(0, ("READY=1\n" + status).c_str());
-    spdlog::info("shipd {} ready: SHIP ID {}, SKI {}, port {}", SHIPD_VERSION, ship_id, identity.ski,
-                 hub.port());
+    spdlog::info("shipd {} ready: SHIP ID {}, SKI {}, listening on {}", SHIPD_VERSION, ship_id, identity.ski,
+                 bound);
 
     strand.run();
     // Every peer had its polite close (or the bound passed). Calls that came in while stopping are answered
@@ -237,13 +261,17 @@ int main(int argc, char** argv) {
         std::fputs(daemon::usage_text(argv[0]).c_str(), stdout);
         return daemon::exit_ok;
     case daemon::Action::print_ski:
+    case daemon::Action::print_qr:
         try {
+            // One line each, so that scripts can take it as it is: SKI=$(shipd --print-ski).
             const auto identity = load_identity(options);
-            std::printf("%s\n", identity.ski.c_str());
             const auto ship_id = effective_ship_id(options, identity.ski);
-            std::printf(
-                "%s\n",
-                mdns::installation_qr_text(local_service(options, ship_id, identity.ski, 0, false)).c_str());
+            if (options.action == daemon::Action::print_ski)
+                std::printf("%s\n", identity.ski.c_str());
+            else
+                std::printf("%s\n", mdns::installation_qr_text(
+                                        local_service(options, ship_id, identity.ski, 0, false))
+                                        .c_str());
             return daemon::exit_ok;
         } catch (const std::exception& e) {
             std::fprintf(stderr, "shipd: %s\n", e.what());

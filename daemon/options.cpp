@@ -83,13 +83,44 @@ std::optional<std::string> check_not_empty(std::string_view text) {
     return std::nullopt;
 }
 
+// Syntax only: whether the address exists on this host is checked at start (net/listen_address.hpp), so the
+// parser stays free of system state (fuzz target).
 std::optional<std::string> check_listen_address(std::string_view text) {
-    if (text.empty()) return std::nullopt;
+    if (text.empty()) return std::string("must not be empty (leave the setting out for every address)");
     const std::string copy(text);
     unsigned char buf[sizeof(in6_addr)];
-    if (inet_pton(AF_INET, copy.c_str(), buf) == 1 || inet_pton(AF_INET6, copy.c_str(), buf) == 1)
-        return std::nullopt;
-    return in_quotes(text) + " is not an IPv4 or IPv6 address";
+    const std::string bare = copy.substr(0, copy.find('%'));
+    if (inet_pton(AF_INET, copy.c_str(), buf) == 1) return std::nullopt;
+    if (inet_pton(AF_INET6, bare.c_str(), buf) == 1) {
+        const auto percent = copy.find('%');
+        if (percent == std::string::npos || (percent + 1 < copy.size() && copy.size() - percent - 1 < 16))
+            return std::nullopt;
+        return in_quotes(text) + " has a bad zone (expected an interface name after '%')";
+    }
+    // An interface name as the kernel takes them: 1-15 bytes, no '/', ':', '%' or white space.
+    const bool name =
+        copy.size() < 16 && copy != "." && copy != ".." && std::none_of(copy.begin(), copy.end(), [](char c) {
+            return c == '/' || c == ':' || c == '%' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
+        });
+    if (name) return std::nullopt;
+    return in_quotes(text) + " is neither an IPv4/IPv6 address nor an interface name";
+}
+
+// "a,b" or "a, b": the flag takes a list as well as being repeated.
+std::vector<std::string> split_list(std::string_view text) {
+    std::vector<std::string> out;
+    while (true) {
+        const auto comma = text.find(',');
+        auto item = text.substr(0, comma);
+        while (!item.empty() && item.front() == ' ')
+            item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ')
+            item.remove_suffix(1);
+        out.emplace_back(item);
+        if (comma == std::string_view::npos) break;
+        text.remove_prefix(comma + 1);
+    }
+    return out;
 }
 
 std::optional<std::string> check_country(std::string_view text) {
@@ -106,6 +137,7 @@ struct CommandLine {
     Action action = Action::run;
     std::optional<std::filesystem::path> config_file, state_dir;
     std::optional<std::uint16_t> port;
+    std::optional<std::vector<std::string>> listen_addresses;
     std::optional<BusKind> bus;
     std::string bus_flag; // the flag that chose `bus`, for conflict messages
     std::string bus_address;
@@ -119,6 +151,7 @@ enum LongOnly : int {
     opt_config = 1000,
     opt_state_dir,
     opt_port,
+    opt_listen_address,
     opt_bus_address,
     opt_system,
     opt_session,
@@ -127,6 +160,7 @@ enum LongOnly : int {
     opt_auto_accept,
     opt_log_level,
     opt_print_ski,
+    opt_print_qr,
     opt_version,
     opt_help,
 };
@@ -135,6 +169,7 @@ constexpr option long_options[] = {
     {"config", required_argument, nullptr, opt_config},
     {"state-dir", required_argument, nullptr, opt_state_dir},
     {"port", required_argument, nullptr, opt_port},
+    {"listen-address", required_argument, nullptr, opt_listen_address},
     {"bus-address", required_argument, nullptr, opt_bus_address},
     {"system", no_argument, nullptr, opt_system},
     {"session", no_argument, nullptr, opt_session},
@@ -143,6 +178,7 @@ constexpr option long_options[] = {
     {"auto-accept", no_argument, nullptr, opt_auto_accept},
     {"log-level", required_argument, nullptr, opt_log_level},
     {"print-ski", no_argument, nullptr, opt_print_ski},
+    {"print-qr", no_argument, nullptr, opt_print_qr},
     {"version", no_argument, nullptr, opt_version},
     {"help", no_argument, nullptr, opt_help},
     {nullptr, 0, nullptr, 0},
@@ -195,6 +231,13 @@ CommandLine parse_command_line(std::span<char* const> args) {
             cl.port = port;
             break;
         }
+        case opt_listen_address:
+            if (!cl.listen_addresses) cl.listen_addresses.emplace();
+            for (auto& item : split_list(value)) {
+                if (auto bad = check_listen_address(item)) fail_flag("--listen-address", *bad);
+                cl.listen_addresses->push_back(std::move(item));
+            }
+            break;
         case opt_bus_address:
             if (auto bad = check_not_empty(value)) fail_flag("--bus-address", *bad);
             choose_bus(cl, BusKind::address, "--bus-address", value);
@@ -224,6 +267,9 @@ CommandLine parse_command_line(std::span<char* const> args) {
         }
         case opt_print_ski:
             cl.action = Action::print_ski;
+            break;
+        case opt_print_qr:
+            cl.action = Action::print_qr;
             break;
         case opt_version:
             cl.action = Action::version;
@@ -417,7 +463,30 @@ const std::map<std::string, Setter, std::less<>>& config_keys() {
              o.port = static_cast<std::uint16_t>(v.GetUint());
              return std::nullopt;
          }},
-        {"listen_address", string_setter(&Options::listen_address, check_listen_address)},
+        {"listen_address",
+         [](const rapidjson::Value& v, Options& o) -> std::optional<std::string> {
+             // One address or interface, or a list of them; "" or [] = every address.
+             const std::string what = "must be an address or interface name, or an array of them, not ";
+             std::vector<std::string> list;
+             if (v.IsString()) {
+                 if (v.GetStringLength() == 0) {
+                     o.listen_addresses.clear();
+                     return std::nullopt;
+                 }
+                 list.emplace_back(v.GetString(), v.GetStringLength());
+             } else if (v.IsArray()) {
+                 for (const auto& item : v.GetArray()) {
+                     if (!item.IsString()) return what + "an array containing " + json_text(item);
+                     list.emplace_back(item.GetString(), item.GetStringLength());
+                 }
+             } else {
+                 return what + json_text(v);
+             }
+             for (const auto& item : list)
+                 if (auto bad = check_listen_address(item)) return bad;
+             o.listen_addresses = std::move(list);
+             return std::nullopt;
+         }},
         {"bus",
          [](const rapidjson::Value& v, Options& o) -> std::optional<std::string> {
              if (v.IsString() && v.GetString() == std::string_view("system")) {
@@ -580,34 +649,65 @@ Options load_options(std::span<char* const> args) {
             options = apply_config_file(std::move(options), options.config_file);
     }
 
-    if (cl.state_dir) options.state_dir = *cl.state_dir;
-    if (cl.port) options.port = *cl.port;
+    // A flag that overrides a key the file set is said once at start: an admin editing the file should learn
+    // why the edit does not take.
+    const auto overridden = [&](const std::string& flag, std::initializer_list<std::string_view> keys) {
+        for (const auto key : keys)
+            if (auto it = options.origins.find(key); it != options.origins.end())
+                options.overrides.push_back(flag + " overrides " + it->second + " (the command line wins)");
+    };
+    if (cl.state_dir) {
+        overridden("--state-dir", {"state_dir"});
+        options.state_dir = *cl.state_dir;
+    }
+    if (cl.port) {
+        overridden("--port", {"port"});
+        options.port = *cl.port;
+    }
+    if (cl.listen_addresses) {
+        overridden("--listen-address", {"listen_address"});
+        options.listen_addresses = *cl.listen_addresses;
+        options.origins["listen_address"] = "--listen-address";
+    }
     if (cl.bus) {
+        overridden(cl.bus_flag, {"bus", "bus_address"});
         options.bus = *cl.bus;
         options.bus_address = cl.bus_address;
     }
-    if (cl.no_mdns) options.mdns = false;
+    if (cl.no_mdns) {
+        overridden("--no-mdns", {"mdns"});
+        options.mdns = false;
+    }
     if (cl.ship_id) {
+        overridden("--ship-id", {"ship_id"});
         options.ship_id = *cl.ship_id;
         options.origins["ship_id"] = "--ship-id";
     }
-    if (cl.auto_accept) options.auto_accept = true;
-    if (cl.log_level) options.log_level = *cl.log_level;
+    if (cl.auto_accept) {
+        overridden("--auto-accept", {"auto_accept"});
+        options.auto_accept = true;
+    }
+    if (cl.log_level) {
+        overridden("--log-level", {"log_level"});
+        options.log_level = *cl.log_level;
+    }
     return options;
 }
 
 std::string usage_text(std::string_view program) {
     std::string text = "usage: " + std::string(program) +
-                       " [--config FILE] [--state-dir DIR] [--port N]\n"
+                       " [--config FILE] [--state-dir DIR] [--port N] [--listen-address ADDR]\n"
                        "       [--bus-address ADDR | --system | --session] [--no-mdns] [--ship-id ID]\n"
                        "       [--auto-accept] [--log-level trace|debug|info|warn|error]\n"
-                       "       [--print-ski] [--version] [--help]\n\n";
+                       "       [--print-ski] [--print-qr] [--version] [--help]\n\n";
     text += "  --config FILE       JSON config file (default " + std::string(default_config_file) +
             ", may be missing)\n";
     text += "  --state-dir DIR     certificate, key and trust store (default " +
             std::string(default_state_dir) + ")\n";
     text += "  --port N            SHIP listening port (default " + std::to_string(default_port) +
             "; 0 picks a free one)\n";
+    text += "  --listen-address A  listen only on A: an IPv4/IPv6 address of this host or an interface\n"
+            "                      name; repeat or give a comma list for several (default: every address)\n";
     text += "  --bus-address ADDR  serve D-Bus on this bus address instead of the system bus\n"
             "  --system            serve on the system bus (default)\n"
             "  --session           serve on the session bus\n"
@@ -615,7 +715,8 @@ std::string usage_text(std::string_view program) {
             "  --ship-id ID        own SHIP ID (default: derived from brand, model and serial)\n"
             "  --auto-accept       accept untrusted peers without asking (mDNS register=true)\n"
             "  --log-level LEVEL   trace, debug, info (default), warn or error\n"
-            "  --print-ski         create the certificate if missing, print the SKI and exit\n"
+            "  --print-ski         create the certificate if missing, print the SKI (one line) and exit\n"
+            "  --print-qr          create the certificate if missing, print the SHIP QR code text and exit\n"
             "  --version           print the version and exit\n"
             "  --help              print this text and exit\n\n"
             "Command-line flags override the config file. Exit codes: 0 clean stop, 1 runtime failure,\n"

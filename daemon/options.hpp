@@ -33,7 +33,7 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-enum class Action { run, print_ski, version, help };
+enum class Action { run, print_ski, print_qr, version, help };
 enum class BusKind { system, session, address };
 enum class DoubleConnectionRule { spec, legacy }; // ship-protocol §5: most recent link vs. larger SKI's dial
 enum class TlsVersion { tls1_2, tls1_3 };         // the highest version offered; the minimum is always 1.2
@@ -44,7 +44,9 @@ struct Options {
     std::filesystem::path config_file{default_config_file};
     std::filesystem::path state_dir{default_state_dir};
     std::uint16_t port = default_port; // 0 = any free port
-    std::string listen_address;        // empty = every address
+    // IPv4/IPv6 literals or interface names (net::resolve_listen_addresses checks them at start); empty =
+    // every address.
+    std::vector<std::string> listen_addresses;
     BusKind bus = BusKind::system;
     std::string bus_address; // only with BusKind::address
     bool mdns = true;
@@ -71,6 +73,9 @@ struct Options {
     // Where each setting came from, by config key: "FILE:LINE:COL: \"brand\"" or "--ship-id". Only for
     // messages about settings judged together (check_ship_identity); defaults have no entry.
     std::map<std::string, std::string, std::less<>> origins;
+    // One line per command-line flag that overrode a key of the config file ("--port 4712 overrides
+    // \"port\" at FILE:LINE:COL"), for main to log once at start.
+    std::vector<std::string> overrides;
 };
 
 // The whole procedure main needs: command line, then the config file it names (or the default one, which

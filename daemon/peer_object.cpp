@@ -1,9 +1,12 @@
 #include "peer_object.hpp"
 
+#include "deferred_reply.hpp"
+
 namespace ship::daemon {
 
-PeerObject::PeerObject(sdbus::IConnection& connection, ship::hub::PeerInfo info)
+PeerObject::PeerObject(sdbus::IConnection& connection, BusContext& context, ship::hub::PeerInfo info)
     : AdaptorInterfaces(connection, dbus_peer_path_prefix + info.ski)
+    , context_(context)
     , info_(info)
     , announced_(std::move(info)) {
     registerAdaptor();
@@ -48,7 +51,45 @@ std::vector<std::string> PeerObject::differences() const {
     note(a.messages_out != b.messages_out, "MessagesOut");
     note(a.bytes_in != b.bytes_in, "BytesIn");
     note(a.bytes_out != b.bytes_out, "BytesOut");
+    note(a.last_error != b.last_error, "LastError");
+    note(a.last_error_time_us != b.last_error_time_us, "LastErrorTime");
     return changed;
+}
+
+void PeerObject::Trust(sdbus::Result<>&& result) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    auto& context = context_; // the call may end this object's life (the peer is forgotten)
+    const std::string ski = info_.ski;
+    answer_when_persisted(context, std::move(result), context.hub.trust(ski));
+}
+
+void PeerObject::Untrust(sdbus::Result<>&& result) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    auto& context = context_; // the call may end this object's life (the peer is forgotten)
+    const std::string ski = info_.ski;
+    answer_when_persisted(context, std::move(result), context.hub.untrust(ski));
+}
+
+void PeerObject::Connect(sdbus::Result<>&& result) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    answer_connect(context_, std::move(result), info_.ski, "", 0);
+}
+
+void PeerObject::Disconnect(sdbus::Result<>&& result, std::string reason) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    answer_now(std::move(result), context_.hub.disconnect(info_.ski, reason));
+}
+
+void PeerObject::SendData(sdbus::Result<>&& result, std::string json) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    answer_now(std::move(result), context_.hub.send_data(info_.ski, json));
+}
+
+void PeerObject::CancelPairing(sdbus::Result<>&& result) {
+    if (context_.stopping()) return result.returnError(shutting_down_error());
+    auto& context = context_; // the call may end this object's life (the peer is forgotten)
+    const std::string ski = info_.ski;
+    answer_when_persisted(context, std::move(result), context.hub.cancel_pairing(ski));
 }
 
 } // namespace ship::daemon

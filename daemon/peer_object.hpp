@@ -1,5 +1,5 @@
-// One org.shipd.Hub1.Peer object, /org/shipd/Hub1/peer/<ski>: the hub's view of that peer as properties.
-// Updates land at once (a Get sees them); PropertiesChanged names what changed since the last announcement.
+// One org.shipd.Hub1.Peer object, /org/shipd/Hub1/peer/<ski>: the hub's view of that peer as properties, and
+// the hub's per-peer methods on it (BlueZ Device1 style). Updates land at once; PropertiesChanged says what.
 #pragma once
 
 #include <string>
@@ -7,6 +7,7 @@
 
 #include <sdbus-c++/sdbus-c++.h>
 
+#include "bus_context.hpp"
 #include "hub/hub_api.hpp"
 #include "hub1_adaptor.hpp"
 
@@ -19,7 +20,7 @@ class PeerObject final
     : public sdbus::AdaptorInterfaces<org::shipd::Hub1::Peer_adaptor, sdbus::Properties_adaptor,
                                       sdbus::ManagedObject_adaptor> {
 public:
-    PeerObject(sdbus::IConnection& connection, ship::hub::PeerInfo info);
+    PeerObject(sdbus::IConnection& connection, BusContext& context, ship::hub::PeerInfo info);
     ~PeerObject();
     PeerObject(const PeerObject&) = delete;
     PeerObject& operator=(const PeerObject&) = delete;
@@ -48,6 +49,18 @@ private:
     std::uint64_t MessagesOut() override { return info_.messages_out; }
     std::uint64_t BytesIn() override { return info_.bytes_in; }
     std::uint64_t BytesOut() override { return info_.bytes_out; }
+    std::string LastError() override { return info_.last_error; }
+    std::uint64_t LastErrorTime() override { return info_.last_error_time_us; }
+
+    // The hub methods for this SKI; after stop each answers ShuttingDown.
+    void Trust(sdbus::Result<>&& result) override;
+    void Untrust(sdbus::Result<>&& result) override;
+    void Connect(sdbus::Result<>&& result) override;
+    void Disconnect(sdbus::Result<>&& result, std::string reason) override;
+    void SendData(sdbus::Result<>&& result, std::string json) override;
+    void CancelPairing(sdbus::Result<>&& result) override;
+
+    BusContext& context_;
 
     ship::hub::PeerInfo info_;      // what Get returns
     ship::hub::PeerInfo announced_; // what the last PropertiesChanged (or InterfacesAdded) said

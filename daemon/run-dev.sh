@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ -f build/debug/build.ninja ]]; then meson setup --reconfigure build/debug >/dev/null; else meson setup build/debug; fi
-meson compile -C build/debug
+# Only what this script runs (and shipctl to talk to it), not the whole test suite.
+meson compile -C build/debug daemon/shipd daemon/shipctl/shipctl
 
 state=$PWD/.state
 mkdir -p "$state"
@@ -19,6 +20,7 @@ for _ in $(seq 100); do [[ -s $state/bus.address ]] && break; sleep 0.05; done
 bus=$(head -n1 "$state/bus.address")
 
 echo "run-dev: private bus $bus"
-echo "run-dev: try  busctl --address=unix:path=$state/bus tree org.shipd.Hub1"
+echo "run-dev: try  build/debug/daemon/shipctl/shipctl --bus-address unix:path=$state/bus status"
+echo "run-dev:  or  busctl --address=unix:path=$state/bus tree org.shipd.Hub1"
 build/debug/daemon/shipd --state-dir "$state" --bus-address "$bus" --log-level debug "$@" || rc=$?
 exit "${rc:-0}"

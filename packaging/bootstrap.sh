@@ -20,6 +20,10 @@ pkgs=(
     build-essential debhelper dpkg-dev fakeroot lintian systemd
     # the benchmark script's timing and JSON helpers (tests/bench/run-bench.sh)
     python3
+    # authorization: shipd asks polkitd per action; the tests run a real one on a private bus
+    polkitd
+    # the Python example app (dbus/examples/energy_manager.py) and its test
+    python3-dbus-next
 )
 
 missing=()

@@ -85,6 +85,10 @@ expected=(
     usr/share/dbus-1/system.d/org.shipd.Hub1.conf
     usr/share/dbus-1/system-services/org.shipd.Hub1.service
     usr/share/dbus-1/interfaces/org.shipd.Hub1.xml
+    usr/share/polkit-1/actions/org.shipd.policy
+    usr/share/polkit-1/rules.d/60-org.shipd.rules
+    usr/share/doc/shipd/examples/energy_manager.cpp
+    usr/share/doc/shipd/examples/energy_manager.py
     etc/shipd/shipd.conf
     usr/share/man/man8/shipd.8.gz
     usr/share/man/man5/shipd.conf.5.gz

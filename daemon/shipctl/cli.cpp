@@ -24,16 +24,21 @@ const std::vector<CommandSpec> all_commands = {
      1, 1},
     {"untrust", "SKI", "forget a peer's trust and close its connection",
      "The peer is told with a SHIP close; shipd will not dial it again.", 1, 1},
-    {"connect", "SKI HOST PORT", "remember where a trusted peer listens and dial it now",
-     "For networks without mDNS. The peer must be trusted first (`shipctl trust SKI`).\n"
-     "With --wait SECONDS, waits until the SHIP handshake completed (exit 1 if it did not in time).",
+    {"connect", "SKI HOST PORT", "dial a trusted peer at this address now, and say how it went",
+     "For networks without mDNS. The peer must be trusted first (`shipctl trust SKI`). Returns once the\n"
+     "SHIP handshake completed, or fails with shipd's reason (refused, no such host, TLS, timeout after\n"
+     "20 s). The address is remembered only once it worked. --wait SECONDS also waits for shipd itself.",
      3, 3},
     {"disconnect", "SKI [REASON]", "close a peer's connection politely (a trusted peer is dialled again)",
-     "REASON goes into the SHIP connectionClose message.", 1, 2},
+     "REASON goes into shipd's log and PeerDisconnected. The peer is told with SHIP's connectionClose,\n"
+     "whose reason is an enum (shipd sends `unspecific`): free text cannot travel in data exchange.",
+     1, 2},
     {"cancel", "SKI", "deny a pending handshake and untrust the peer",
      "For a peer waiting in hello pending (state received-pairing-request).", 1, 1},
     {"send", "SKI JSON|-", "send one SPINE message (plain JSON) to a connected peer",
-     "JSON is one JSON object, e.g. '{\"datagram\":{...}}'; '-' reads it from standard input.", 2, 2},
+     "JSON is one SPINE datagram, '{\"datagram\":{\"header\":{...},\"payload\":{...}}}'; '-' reads it\n"
+     "from standard input. A message whose SHIP frame would exceed 100 KiB is refused, unsent.",
+     2, 2},
     {"monitor", "", "print the hub's signals as they happen, with timestamps, until Ctrl-C",
      "PeerConnected, PeerDisconnected, PeerStateChanged, PeerShipIDChanged, DataReceived and\n"
      "DiscoveredChanged, one line each (one JSON object per line with --json). Says on standard error\n"

@@ -369,9 +369,10 @@ int cmd_connect(HubClient& c, const Invocation& inv) {
     const std::string& host = inv.args[1];
     const auto port = parse_port(inv.args[2]);
     c.take_signals(); // only what follows the call counts
+    // shipd replies once the peer is in data exchange, or with why not (ConnectFailed, Timeout).
     c.guarded([&] { c.hub().Connect(ski, host, port); }, ski);
     if (inv.wait_seconds <= 0) {
-        print_done(inv, ski, "dialling " + ski + " at " + host + ":" + std::to_string(port));
+        print_done(inv, ski, "connected to " + ski + " at " + host + ":" + std::to_string(port));
         return exit_ok;
     }
     const auto deadline = Clock::now() + std::chrono::milliseconds(

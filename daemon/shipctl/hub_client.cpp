@@ -128,6 +128,12 @@ CliError HubClient::translate(const sdbus::Error& e, const std::string& ski) con
     if (suffix == "UnknownPeer")
         return CliError(exit_failure, "shipd knows no " + peer + ": see `shipctl peers`; `shipctl trust " +
                                           (ski.empty() ? std::string("SKI") : ski) + "` adds it");
+    if (suffix == "AccessDenied")
+        return CliError(exit_failure,
+                        "shipd refused: " + e.getMessage() +
+                            " (by default root and group shipd may; see org.shipd.Hub1(5), ACCESS)");
+    if (suffix == "ConnectFailed" || suffix == "Timeout")
+        return CliError(exit_failure, "could not connect: " + e.getMessage());
     if (suffix == "ShuttingDown")
         return CliError(exit_failure, "shipd is shutting down: try again once it is back");
     if (suffix == "InvalidSKI" || suffix == "InvalidJSON" || suffix == "InvalidArgument")

@@ -1,11 +1,15 @@
 #include "hub/hub.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <tuple>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <spdlog/spdlog.h>
 
+#include "net/listen_address.hpp"
 #include "net/strand.hpp"
 #include "ship/ski.hpp"
 #include "util/log_context.hpp"
@@ -73,7 +77,7 @@ public:
     void on_closed(net::Link& l, const net::CloseInfo& info) override {
         spdlog::info("dial to {} at {}:{} failed: {}", short_ski(ticket.ski()), address.host, address.port,
                      info.reason.empty() ? describe(info) : info.reason);
-        hub_.dial_ended(l.id());
+        hub_.dial_ended(l.id(), info);
     }
 
     Hub& hub_;
@@ -146,7 +150,21 @@ Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
                      [this](const std::string& ski, const PeerAddress& address, DialTicket ticket) {
                          return dial(ski, address, std::move(ticket));
                      }})
-    , passive_(timers_, stop_, config_.passive_wait) {
+    , passive_(timers_, stop_, config_.passive_wait)
+    , connects_(timers_, config_.connect_wait, [this](const std::string& ski) {
+        // How far the peer got, for a Connect that timed out.
+        auto it = peers_.find(ski);
+        if (it == peers_.end()) return std::string();
+        if (it->second.state == PeerState::received_pairing_request || it->second.state == PeerState::none)
+            if (auto owner = registry_.find(ski))
+                if (auto* c = dynamic_cast<PeerConnection*>(owner.get()))
+                    return "SHIP state " + std::string(c->ship_state()) +
+                           (c->ship_state().find("pending") != std::string_view::npos
+                                ? ": waiting for a trust decision"
+                                : "");
+        if (!it->second.last_error.empty()) return "last error: " + it->second.last_error;
+        return "peer state " + std::string(to_string(it->second.state));
+    }) {
     net::ClientConfig client;
     client.certificate_pem = config_.certificate_pem;
     client.private_key_pem = config_.private_key_pem;
@@ -162,15 +180,16 @@ Hub::~Hub() {
     connections_.clear();
     dial_attempts_.clear();
     held_links_.clear();
-    server_.reset();
+    servers_.clear();
     client_.reset();
 }
 
 void Hub::start() {
+    std::vector<std::string> addresses = config_.listen_addresses;
+    if (addresses.empty()) addresses.push_back(config_.listen_address);
     net::ServerConfig server;
     server.certificate_pem = config_.certificate_pem;
     server.private_key_pem = config_.private_key_pem;
-    server.listen_address = config_.listen_address;
     server.port = config_.port;
     server.tls12_only = config_.tls12_only;
     server.link = config_.link;
@@ -181,8 +200,16 @@ void Hub::start() {
                      failure.remote_address.empty() ? "a peer already gone" : failure.remote_address,
                      failure.reason);
     };
-    server_ = std::make_unique<net::Server>(strand_, std::move(server));
-    spdlog::info("listening for SHIP on port {} as SKI {}", server_->port(), config_.local_ski);
+    for (const auto& address : addresses) {
+        server.listen_address = address;
+        // Port 0 picks one for the first address; the others share it, so the Port property is the port.
+        if (!servers_.empty()) server.port = servers_.front()->port();
+        servers_.push_back(std::make_unique<net::Server>(strand_, server));
+    }
+    std::string bound;
+    for (const auto& a : listen_addresses())
+        bound += (bound.empty() ? "" : ", ") + a;
+    spdlog::info("listening for SHIP on {} as SKI {}", bound, config_.local_ski);
     for (const auto& peer : trust_.peers()) {
         record(peer.ski);
         publish(peer.ski);
@@ -191,7 +218,14 @@ void Hub::start() {
 }
 
 std::uint16_t Hub::port() const {
-    return server_ ? server_->port() : config_.port;
+    return servers_.empty() ? config_.port : servers_.front()->port();
+}
+
+std::vector<std::string> Hub::listen_addresses() const {
+    std::vector<std::string> out;
+    for (const auto& server : servers_)
+        out.push_back(server->address());
+    return out;
 }
 
 // ---------------------------------------------------------------------------------------------- accepting
@@ -364,12 +398,48 @@ void Hub::dial_opened(const std::shared_ptr<DialAttempt>& attempt) {
     HeldLink::decide_behind_dial(*this, ski);
 }
 
-void Hub::dial_ended(std::uint64_t id) {
+void Hub::dial_ended(std::uint64_t id, const net::CloseInfo& info) {
     auto node = dial_attempts_.extract(id);
     const std::string ski = node.empty() ? std::string() : node.mapped()->ticket.ski();
+    const std::optional<PeerAddress> address =
+        node.empty() ? std::nullopt : std::optional<PeerAddress>(node.mapped()->address);
     node = {}; // drops the ticket: a failed attempt, the next is scheduled
+    // Our own cancels (an incoming connection won, untrust, stop) are no failure to report.
+    if (!ski.empty() && !stopping_ && info.by != net::CloseInfo::By::local) {
+        const util::LogScope scope(ski);
+        report_failure(ski,
+                       "dial to " + net::display_listen_address(address->host, address->port) +
+                           " failed: " + (info.reason.empty() ? describe(info) : info.reason),
+                       info.timed_out, address);
+    }
     if (!ski.empty()) HeldLink::decide_behind_dial(*this, ski);
     maybe_finish();
+}
+
+void Hub::report_failure(const std::string& ski, const std::string& text, bool is_timeout,
+                         const std::optional<PeerAddress>& dialled) {
+    auto& rec = record(ski);
+    rec.last_error = text;
+    rec.last_error_time_us = now_us();
+    if (!registry_.contains(ski) && rec.state != PeerState::error) {
+        rec.state = PeerState::error;
+        rec.error = text;
+        if (events_) events_->peer_state_changed(ski, rec.state, rec.error);
+    } else if (!registry_.contains(ski) && rec.error != text) {
+        rec.error = text;
+        if (events_) events_->peer_state_changed(ski, rec.state, rec.error);
+    }
+    publish(ski);
+    if (!connects_.pending(ski)) return;
+    const auto asked = connects_.address(ski);
+    if (!asked || (dialled && *dialled == *asked)) {
+        if (asked) unproven_addresses_[ski] = *asked; // kept for retries only while nothing else is known
+        connects_.finish(ski, Error{is_timeout ? ErrorCode::timeout : ErrorCode::connect_failed, text});
+        forget_if_unknown(ski);
+    } else if (!stopping_) {
+        // That was an older dial to another address: now the one the Connect asked for.
+        scheduler_.request_now(ski);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------- connections
@@ -441,6 +511,7 @@ void Hub::on_completed(PeerConnection& connection) {
         stored = trust_.trust(ski, record(ski).ship_id);
     }
     if (connection.dialled_address) stored = trust_.set_address(ski, *connection.dialled_address) || stored;
+    unproven_addresses_.erase(ski);
     // The write runs on the disk writer; the strand goes on serving meanwhile.
     if (stored)
         trust_.when_durable([ski](const std::optional<std::string>& error) {
@@ -453,25 +524,28 @@ void Hub::on_completed(PeerConnection& connection) {
                  connection.link().remote_address());
     if (events_) events_->peer_connected(ski);
     publish(ski);
+    connects_.finish(ski, std::nullopt);
 }
 
 void Hub::on_data(PeerConnection& connection, const std::string& json) {
     if (!is_owner(connection)) return;
     if (events_) events_->data_received(connection.ski(), json);
+    publish(connection.ski()); // MessagesIn, BytesIn (the D-Bus side sends one PropertiesChanged per turn)
 }
 
 void Hub::on_ended(PeerConnection& connection, const net::CloseInfo& info) {
     auto keep = connections_.extract(connection.id()); // `connection` lives until this function returns
     const std::string ski = connection.ski();
+    const std::string how = connection.end_description(describe(info));
     spdlog::info("SHIP {} {} ended in {}: {}", short_ski(ski), to_string(connection.direction()),
-                 connection.ship_state(), describe(info));
+                 connection.ship_state(), how);
     const auto removal = registry_.remove_if_matches(ski, connection);
     if (removal.owned) {
         auto& rec = record(ski);
         if (removal.was_connected) {
             rec.connected = false;
             rec.connected_since_us = 0;
-            if (events_) events_->peer_disconnected(ski, describe(info));
+            if (events_) events_->peer_disconnected(ski, how);
         }
         const bool keep_state =
             connection.state() == PeerState::error || connection.state() == PeerState::remote_denied_trust;
@@ -481,19 +555,43 @@ void Hub::on_ended(PeerConnection& connection, const net::CloseInfo& info) {
             rec.error = keep_state ? connection.error() : std::string();
             if (events_) events_->peer_state_changed(ski, rec.state, rec.error);
         }
+        if (connection.state() == PeerState::error) {
+            rec.last_error = connection.error();
+            rec.last_error_time_us = now_us();
+        }
         publish(ski);
         retry_held(ski);
-        if (!stopping_ && trust_.is_trusted(ski)) scheduler_.request(ski);
+        // A Connect waiting for the handshake this dial of ours started learns how it ended.
+        if (!stopping_ && !removal.was_connected && connects_.pending(ski) &&
+            connection.direction() == Direction::outgoing) {
+            const auto asked = connects_.address(ski);
+            if (!asked || (connection.dialled_address && *connection.dialled_address == *asked)) {
+                if (asked) unproven_addresses_[ski] = *asked;
+                connects_.finish(ski, Error{ErrorCode::connect_failed,
+                                            "the SHIP handshake with " + ski + " failed: " +
+                                                (connection.error().empty() ? how : connection.error())});
+            }
+        }
+        if (!stopping_ && trust_.is_trusted(ski)) {
+            if (connects_.pending(ski))
+                scheduler_.request_now(ski);
+            else
+                scheduler_.request(ski);
+        }
         forget_if_unknown(ski);
     }
     maybe_finish();
 }
 
 std::optional<PeerAddress> Hub::address_for(const std::string& ski) const {
+    // What a Connect asks for now, then what the peer announces, then where it was reached last; an
+    // address that never worked only when there is nothing else.
+    if (auto asked = connects_.address(ski)) return asked;
     if (auto it = discovered_.find(ski); it != discovered_.end() && !it->second.host.empty())
         return PeerAddress{it->second.host, it->second.port,
                            it->second.path.empty() ? "/ship/" : it->second.path};
     if (const auto* peer = trust_.find(ski); peer && peer->address) return peer->address;
+    if (auto it = unproven_addresses_.find(ski); it != unproven_addresses_.end()) return it->second;
     return std::nullopt;
 }
 
@@ -510,7 +608,8 @@ void Hub::refresh_record(const std::string& ski) {
     rec.trusted = trust_.is_trusted(ski);
     if (const auto* peer = trust_.find(ski)) {
         if (rec.ship_id.empty()) rec.ship_id = peer->ship_id;
-        if (peer->address && rec.host.empty()) {
+        // The stored address, also when it changed (a Connect to a new one reached data exchange).
+        if (peer->address) {
             rec.host = peer->address->host;
             rec.port = peer->address->port;
         }
@@ -543,7 +642,9 @@ void Hub::publish(const std::string& ski) {
 }
 
 void Hub::forget_if_unknown(const std::string& ski) {
-    if (trust_.is_trusted(ski) || discovered_.contains(ski) || registry_.contains(ski)) return;
+    if (trust_.is_trusted(ski) || discovered_.contains(ski) || registry_.contains(ski) ||
+        connects_.pending(ski))
+        return;
     if (peers_.erase(ski) && events_) events_->peer_removed(ski);
 }
 
@@ -644,6 +745,9 @@ Result Hub::untrust(std::string_view input) {
     trust_.untrust(ski);
     spdlog::info("SHIP {}: trust removed by the user", short_ski(ski));
     scheduler_.forget(ski);
+    unproven_addresses_.erase(ski);
+    connects_.finish(ski,
+                     error(ErrorCode::not_trusted, "peer " + ski + " was untrusted before it connected"));
     if (auto owner = registry_.find(ski))
         if (auto* c = dynamic_cast<PeerConnection*>(owner.get())) c->remove_trust();
     for (auto& held : passive_.take_ski(ski)) {
@@ -656,15 +760,38 @@ Result Hub::untrust(std::string_view input) {
 }
 
 Result Hub::connect(std::string_view input, std::string_view host, std::uint16_t port) {
+    if (host.empty()) return error(ErrorCode::invalid_argument, "host is empty");
+    return connect_and_report(input, host, port, {});
+}
+
+Result Hub::connect_and_report(std::string_view input, std::string_view host, std::uint16_t port,
+                               ConnectDone done) {
     std::string ski;
     if (auto e = parse_ski(input, ski)) return e;
     if (stopping_) return error(ErrorCode::shutting_down, "shipd is shutting down");
     if (!trust_.is_trusted(ski))
         return error(ErrorCode::not_trusted, "peer " + ski + " is not trusted: call Trust first");
-    if (host.empty()) return error(ErrorCode::invalid_argument, "host is empty");
-    if (port == 0) return error(ErrorCode::invalid_argument, "port 0 is not a port to dial");
-    trust_.set_address(ski, PeerAddress{std::string(host), port, "/ship/"});
+    std::optional<PeerAddress> asked;
+    if (!host.empty() || port != 0) {
+        if (host.empty()) return error(ErrorCode::invalid_argument, "host is empty");
+        if (port == 0) return error(ErrorCode::invalid_argument, "port 0 is not a port to dial");
+        asked = PeerAddress{std::string(host), port, "/ship/"};
+    }
+    if (registry_.is_connected(ski)) {
+        // Already in data exchange: that is the outcome asked for (the given address is not dialled).
+        if (done)
+            timers_.schedule(std::chrono::milliseconds(0), [done = std::move(done)] { done(std::nullopt); });
+        return std::nullopt;
+    }
+    if (!asked && !address_for(ski))
+        return error(ErrorCode::invalid_argument,
+                     "no address is known for peer " + ski + ": give one (org.shipd.Hub1.Connect)");
+    spdlog::info("SHIP {}: connect requested{}", short_ski(ski),
+                 asked ? " to " + net::display_listen_address(asked->host, asked->port) : std::string());
+    connects_.add(ski, asked, std::move(done));
+    record(ski);
     publish(ski);
+    if (scheduler_.is_dialling(ski)) return std::nullopt; // its end (or success) decides what comes next
     scheduler_.request_now(ski);
     return std::nullopt;
 }
@@ -705,14 +832,28 @@ Result Hub::send_data(std::string_view input, std::string_view json) {
         return error(ErrorCode::invalid_json, std::string("not valid JSON: ") +
                                                   rapidjson::GetParseError_En(doc.GetParseError()) +
                                                   " at offset " + std::to_string(doc.GetErrorOffset()));
-    if (!doc.IsObject())
+    // The shape the peer's SPINE stack expects; anything else would only be dropped (or worse) there.
+    const auto shape = [](const std::string& what) {
         return error(ErrorCode::invalid_json,
-                     "a SPINE message is a JSON object such as {\"datagram\":{...}}");
+                     "a SPINE message is {\"datagram\":{\"header\":{...},\"payload\":{...}}}: " + what);
+    };
+    if (!doc.IsObject()) return shape("the root is not an object");
+    const auto datagram = doc.FindMember("datagram");
+    if (datagram == doc.MemberEnd()) return shape("the root has no \"datagram\"");
+    if (doc.MemberCount() != 1) return shape("the root has members besides \"datagram\"");
+    if (!datagram->value.IsObject()) return shape("\"datagram\" is not an object");
+    for (const char* part : {"header", "payload"}) {
+        const auto member = datagram->value.FindMember(part);
+        if (member == datagram->value.MemberEnd())
+            return shape("\"datagram\" has no \"" + std::string(part) + "\"");
+        if (!member->value.IsObject()) return shape("\"" + std::string(part) + "\" is not an object");
+    }
     auto owner = registry_.find(ski);
     auto* c = owner ? dynamic_cast<PeerConnection*>(owner.get()) : nullptr;
     if (!c || !registry_.is_confirmed(ski) || !c->in_data_exchange())
         return error(ErrorCode::not_connected, "peer " + ski + " is not connected");
-    if (auto e = c->send_data(json)) return error(ErrorCode::invalid_json, *e);
+    if (auto e = c->send_data(json)) return e;
+    publish(ski); // MessagesOut, BytesOut
     return std::nullopt;
 }
 
@@ -731,6 +872,7 @@ void Hub::shutdown() {
     spdlog::info("stopping: closing {} connection(s), cancelling {} dial(s)", connections_.size(),
                  scheduler_.in_flight());
     scheduler_.shutdown();
+    connects_.finish_all(error(ErrorCode::shutting_down, "shipd is shutting down"));
     for (auto& held : passive_.take_all()) {
         held.item->wait.reset();
         held.item->link->close(ship::close_code_ship, "shutting down");

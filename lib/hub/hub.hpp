@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "hub/connect_requests.hpp"
 #include "hub/dial_scheduler.hpp"
 #include "hub/hub_api.hpp"
 #include "hub/passive_waits.hpp"
@@ -30,8 +31,10 @@ struct HubConfig {
     std::string certificate_pem, private_key_pem, local_ski;
     std::string qr_code; // the installation QR text (lib/mdns builds it)
 
-    std::string listen_address; // "" = every address
-    std::uint16_t port = 4711;  // 0 = a free port, see port()
+    std::string listen_address; // "" = every address; used when listen_addresses is empty
+    // Numeric addresses to bind, one server each, all on the same port (net::resolve_listen_addresses).
+    std::vector<std::string> listen_addresses;
+    std::uint16_t port = 4711; // 0 = a free port, see port()
     bool tls12_only = false;
 
     bool auto_accept = false;
@@ -42,6 +45,9 @@ struct HubConfig {
 
     net::LinkSettings link;
     std::chrono::milliseconds connect_timeout{10'000};
+    // How long a Connect that reports (connect_and_report) waits for data exchange: below the 25 s D-Bus
+    // clients wait for a reply by default, so they get Timeout rather than NoReply.
+    std::chrono::milliseconds connect_wait{20'000};
     ship::Timers ship_timers;
     std::chrono::milliseconds passive_wait = hub::passive_wait;
     std::optional<std::uint64_t> random_seed; // tests; otherwise from std::random_device
@@ -92,6 +98,9 @@ public:
     Result cancel_pairing(std::string_view ski) override;
     Result send_data(std::string_view ski, std::string_view json) override;
     void when_persisted(std::function<void(Result)> done) override;
+    std::vector<std::string> listen_addresses() const override;
+    Result connect_and_report(std::string_view ski, std::string_view host, std::uint16_t port,
+                              ConnectDone done) override;
 
 private:
     class DialAttempt;
@@ -108,7 +117,11 @@ private:
     net::Admission admit(const std::shared_ptr<net::Link>& link);
     std::function<void()> dial(const std::string& ski, const PeerAddress& address, DialTicket ticket);
     void dial_opened(const std::shared_ptr<DialAttempt>& attempt);
-    void dial_ended(std::uint64_t id);
+    void dial_ended(std::uint64_t id, const net::CloseInfo& info);
+    // A dial or a connection with `ski` failed: LastError, State error (when no connection is left),
+    // PeerStateChanged; and a Connect waiting for this address learns it.
+    void report_failure(const std::string& ski, const std::string& text, bool is_timeout,
+                        const std::optional<PeerAddress>& dialled);
 
     // Registers a new connection if the rule lets it win; returns it (null: it lost, or was held back).
     std::shared_ptr<PeerConnection> offer(const std::shared_ptr<net::Link>& link, Direction direction,
@@ -146,7 +159,11 @@ private:
     PassiveWaits<std::shared_ptr<HeldLink>> passive_;
 
     std::unique_ptr<net::Client> client_;
-    std::unique_ptr<net::Server> server_;
+    std::vector<std::unique_ptr<net::Server>> servers_; // one per listen address, all on one port
+    ConnectRequests connects_;
+    // The address of a Connect whose dial failed, kept in memory (never stored) and dialled only while no
+    // other address is known: the retry policy still reaches a peer that was not up yet.
+    std::map<std::string, PeerAddress, std::less<>> unproven_addresses_;
 
     std::map<std::uint64_t, std::shared_ptr<PeerConnection>> connections_; // every built one, until it ends
     std::map<std::uint64_t, std::shared_ptr<DialAttempt>> dial_attempts_;  // dials not yet open

@@ -18,6 +18,10 @@ std::string_view to_string(ErrorCode code) {
         return "InvalidArgument";
     case ErrorCode::shutting_down:
         return "ShuttingDown";
+    case ErrorCode::connect_failed:
+        return "ConnectFailed";
+    case ErrorCode::timeout:
+        return "Timeout";
     }
     return "InvalidArgument";
 }

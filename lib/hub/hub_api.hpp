@@ -26,7 +26,11 @@ struct PeerInfo {
     std::string host;
     std::uint16_t port = 0;
     std::uint64_t connected_since_us = 0; // µs since the epoch, 0 when not connected
-    std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
+    std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0; // SPINE data only
+    // The last failure with this peer (a dial, or a connection that ended in error), and when (µs since the
+    // epoch, 0 = none yet). Kept when the next attempt succeeds: it says what went wrong last time.
+    std::string last_error;
+    std::uint64_t last_error_time_us = 0;
 };
 
 struct DiscoveredService {
@@ -46,7 +50,9 @@ enum class ErrorCode {
     not_connected,
     invalid_json,
     invalid_argument,
-    shutting_down
+    shutting_down,
+    connect_failed, // a Connect's dial or handshake failed; the message says why
+    timeout         // a Connect did not reach data exchange in time
 };
 std::string_view to_string(ErrorCode code); // "InvalidSKI", "UnknownPeer", ...
 
@@ -106,6 +112,19 @@ public:
     // the write that failed. Mutators return before their change is durable; whoever acknowledges one to a
     // user waits for this first.
     virtual void when_persisted(std::function<void(Result)> done) = 0;
+
+    // What the SHIP server is bound to, e.g. "127.0.0.1:4711", "[::1]:4711", "[::]:4711" (every address).
+    virtual std::vector<std::string> listen_addresses() const = 0;
+
+    // Connect that reports its outcome. Returns an error at once (then `done` is never called), or nullopt
+    // and later runs `done` exactly once on the strand, never inside this call: nullopt as soon as a
+    // connection with `ski` is in data exchange (at once if one is), ErrorCode::connect_failed with the
+    // dial's or the handshake's reason, ErrorCode::timeout, or shutting_down. `host` "" and `port` 0: the
+    // address already known (announced or stored). A given address is dialled now but stored only once a
+    // connection to it reached data exchange: a failed dial never replaces a working address.
+    using ConnectDone = std::function<void(Result)>;
+    virtual Result connect_and_report(std::string_view ski, std::string_view host, std::uint16_t port,
+                                      ConnectDone done) = 0;
 };
 
 } // namespace ship::hub

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/strand.hpp"
+#include "ship/messages.hpp"
 #include "util/log_context.hpp"
 
 namespace ship::hub {
@@ -49,23 +50,46 @@ void PeerConnection::approve() {
 
 void PeerConnection::deny() {
     if (!begin_close()) return;
+    if (closed_by_us_.empty()) closed_by_us_ = "pairing cancelled by the user";
     sme_.deny(std::chrono::steady_clock::now());
     run_actions();
 }
 
 void PeerConnection::remove_trust() {
     if (!begin_close()) return;
+    if (closed_by_us_.empty()) closed_by_us_ = "trust removed";
     sme_.remove_trust(std::chrono::steady_clock::now());
     run_actions();
 }
 
-std::optional<std::string> PeerConnection::send_data(std::string_view json) {
-    auto error = sme_.send_data(json);
+std::optional<Error> PeerConnection::send_data(std::string_view json) {
+    auto encoded = ship::msg::encode_data(json);
+    if (const auto* e = std::get_if<ship::msg::EncodeError>(&encoded))
+        return Error{ErrorCode::invalid_json, e->reason};
+    auto& message = std::get<ship::Bytes>(encoded);
+    const std::size_t size = message.size();
+    if (size > max_ship_message_bytes)
+        return Error{ErrorCode::invalid_argument,
+                     "the SHIP message would be " + std::to_string(size) + " bytes (from " +
+                         std::to_string(json.size()) + " bytes of JSON), more than the " +
+                         std::to_string(max_ship_message_bytes) +
+                         " bytes (100 KiB) a SHIP peer accepts: nothing was sent"};
+    if (auto error = sme_.send_data_message(std::move(message)))
+        return Error{ErrorCode::not_connected, *error};
+    ++stats_.messages_out;
+    stats_.bytes_out += size;
     run_actions();
-    return error;
+    return std::nullopt;
+}
+
+std::string PeerConnection::end_description(const std::string& fallback) const {
+    if (!closed_by_peer_.empty()) return "closed by the peer: " + closed_by_peer_;
+    if (!closed_by_us_.empty()) return "closed by us: " + closed_by_us_;
+    return fallback;
 }
 
 void PeerConnection::do_close(std::uint16_t code, std::string_view reason) {
+    if (closed_by_us_.empty()) closed_by_us_ = std::string(reason);
     if (!started_) {
         // Never ran the SME (a held-back duplicate): the WebSocket close says it all.
         link_->close(code, reason);
@@ -81,8 +105,7 @@ void PeerConnection::on_open(net::Link&) {
 
 void PeerConnection::on_message(net::Link&, std::vector<std::uint8_t> message) {
     if (!started_ || ended_) return;
-    ++stats_.messages_in;
-    stats_.bytes_in += message.size();
+    receiving_bytes_ = message.size();
     sme_.receive(message, std::chrono::steady_clock::now());
     run_actions();
 }
@@ -138,11 +161,13 @@ void PeerConnection::run_actions() {
             [this](auto& a) {
                 using A = std::decay_t<decltype(a)>;
                 if constexpr (std::is_same_v<A, action::Send>) {
-                    ++stats_.messages_out;
-                    stats_.bytes_out += a.bytes.size();
                     link_->send(a.bytes);
                 } else if constexpr (std::is_same_v<A, action::CloseTransport>) {
                     begin_close();
+                    if (!a.peer_request.empty() && closed_by_us_.empty() && closed_by_peer_.empty())
+                        closed_by_peer_ = a.peer_request;
+                    else if (closed_by_us_.empty() && closed_by_peer_.empty())
+                        closed_by_us_ = a.reason; // the SME's own decision (timeout, protocol error)
                     spdlog::info("SHIP {} {}: closing WebSocket {} \"{}\" in {}", short_ski(ski()),
                                  to_string(direction()), a.code, a.reason, sme_.state_name());
                     link_->close(a.code, a.reason);
@@ -153,6 +178,8 @@ void PeerConnection::run_actions() {
                 } else if constexpr (std::is_same_v<A, action::ShipIdLearned>) {
                     owner_.on_ship_id(*this, a.ship_id);
                 } else if constexpr (std::is_same_v<A, action::DataReceived>) {
+                    ++stats_.messages_in;
+                    stats_.bytes_in += receiving_bytes_;
                     owner_.on_data(*this, a.json);
                 } else if constexpr (std::is_same_v<A, action::Completed>) {
                     owner_.on_completed(*this);

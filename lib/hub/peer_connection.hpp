@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "hub/connection_handle.hpp"
+#include "hub/hub_api.hpp"
 #include "hub/peer_address.hpp"
 #include "net/link.hpp"
 #include "net/timer.hpp"
@@ -35,9 +36,14 @@ public:
     virtual void on_ended(PeerConnection& connection, const net::CloseInfo& info) = 0;
 };
 
+// SPINE data messages only (SHIP's handshake and control messages are not counted); bytes are those of the
+// SHIP messages carrying them (type byte and EEBUS JSON).
 struct PeerStats {
     std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
 };
+
+// What a SHIP message may be at most: ship-go's (and our) receive limit, 100 KiB.
+inline constexpr std::size_t max_ship_message_bytes = 102400;
 
 class PeerConnection final : public ConnectionHandle, public net::LinkHandler {
 public:
@@ -56,8 +62,15 @@ public:
     void deny();
     // Trust withdrawn: SHIP close with removedConnection (data exchange) or WebSocket 4500. Owns the close.
     void remove_trust();
-    // Error text, or nullopt when queued.
-    std::optional<std::string> send_data(std::string_view json);
+    // One SPINE message (plain JSON, already checked to be a datagram): converted, and refused without
+    // sending anything when its SHIP message would exceed `max_ship_message_bytes` (invalid_argument,
+    // naming the size) — a peer drops the whole connection for a larger one. nullopt when queued.
+    std::optional<Error> send_data(std::string_view json);
+
+    // Who ended the connection and why, in words for logs and PeerDisconnected: our own close (its
+    // reason), the peer's SHIP request (connectionClose with its reason, hello abort), or else `fallback`
+    // (what the WebSocket saw).
+    std::string end_description(const std::string& fallback) const;
 
     bool in_data_exchange() const override { return sme_.in_data_exchange(); }
     bool started() const noexcept { return started_; }
@@ -95,6 +108,9 @@ private:
     PeerState state_ = PeerState::none;
     std::string error_;
     PeerStats stats_;
+    std::size_t receiving_bytes_ = 0; // size of the message the SME is handling (counted if it is data)
+    std::string closed_by_us_;        // our reason, once we started the close
+    std::string closed_by_peer_;      // what the peer asked for, once it did
 };
 
 } // namespace ship::hub

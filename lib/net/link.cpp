@@ -373,6 +373,8 @@ void LinkOps::wsi_gone(Link& link, lws* wsi, bool connection_error, std::string_
                 info.reason = "dial failed: " + std::string(error);
             else
                 info.reason = "connection ended before the WebSocket opened";
+            // lws' own bounds on a dial's steps ("Timed out waiting SSL", "... waiting server reply").
+            info.timed_out = connection_error && error.rfind("Timed out", 0) == 0;
         } else {
             // Our own hang-up (no pong) set its reason when it decided; this is the peer going away.
             info.reason = "peer closed without close frame";
@@ -425,11 +427,11 @@ void LinkOps::start_dial(Link& link, const DialRequest& request, std::chrono::mi
         LinkOps::end_now(*target,
                          CloseInfo{close_no_close_frame,
                                    "connect timeout after " + std::to_string(timeout.count()) + " ms",
-                                   CloseInfo::By::transport, false});
+                                   CloseInfo::By::transport, false, true});
     });
     if (!connect(link))
         end_now(link, CloseInfo{close_no_close_frame, "cannot connect to " + link.remote_,
-                                CloseInfo::By::transport, false});
+                                CloseInfo::By::transport, false, false});
 }
 
 bool LinkOps::connect(Link& link) {

@@ -43,7 +43,8 @@ struct CloseInfo {
     std::uint16_t code = close_no_close_frame;
     std::string reason;
     By by = By::transport;
-    bool was_open = false; // the WebSocket had been established (false: the dial never got there)
+    bool was_open = false;  // the WebSocket had been established (false: the dial never got there)
+    bool timed_out = false; // a dial that did not open within ClientConfig::connect_timeout
 };
 std::string_view to_string(CloseInfo::By by);
 

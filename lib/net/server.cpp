@@ -1,11 +1,15 @@
 #include "net/server.hpp"
 
-#include <stdexcept>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <strings.h>
+
+#include <stdexcept>
 
 #include <spdlog/spdlog.h>
 
 #include "net/detail.hpp"
+#include "net/listen_address.hpp"
 #include "net/tls_setup.hpp"
 
 namespace ship::net {
@@ -63,14 +67,31 @@ public:
         tls12_only = config.tls12_only;
         lws_context_creation_info info{};
         info.port = config.port;
-        if (!config.listen_address.empty())
-            info.iface = core.keep(std::make_shared<std::string>(config.listen_address))->c_str();
         info.protocols = detail::ship_protocols;
         info.vhost_name =
             core.keep(std::make_shared<std::string>("ship-server-" + std::to_string(id)))->c_str();
+        // Failing to bind is an error here, not a vhost that waits silently for the address to appear.
         info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
                        LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT |
-                       LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+                       LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+        if (!config.listen_address.empty()) {
+            const std::string& spec = config.listen_address;
+            const std::string bare = spec.substr(0, spec.find('%'));
+            unsigned char raw[sizeof(in6_addr)];
+            std::string iface = spec;
+            if (inet_pton(AF_INET, spec.c_str(), raw) == 1) {
+                // lws 4.1.6 binds an IPv6 socket unless told otherwise, and writes an IPv4 literal into the
+                // wrong field of its sockaddr_in6 (sin6_flowinfo): the socket ended up on `*`. An IPv4
+                // socket binds the literal.
+                info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+            } else if (inet_pton(AF_INET6, bare.c_str(), raw) == 1) {
+                // IPv6 only (also "::"), and without the zone: inet_pton refuses one; lws finds the scope of
+                // a link-local address from the interface that has it.
+                info.options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY | LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+                iface = bare;
+            }
+            info.iface = core.keep(std::make_shared<std::string>(iface))->c_str();
+        }
         // PEM in memory; deliberately no ssl_ca_filepath / server_ssl_ca_mem: a CA list would be sent to
         // clients as acceptable issuers, and Go clients then send no certificate at all.
         info.server_ssl_cert_mem = config.certificate_pem.data();
@@ -84,14 +105,14 @@ public:
         vhost = lws_create_vhost(core.context, &info);
         if (!vhost) {
             throw std::runtime_error(
-                "cannot listen for SHIP on " +
-                detail::display_address(config.listen_address.empty() ? "*" : config.listen_address,
-                                        config.port) +
-                (setup_error.empty() ? std::string(" (address in use, or a bad certificate or key)")
-                                     : ": " + setup_error));
+                "cannot listen for SHIP on " + display_listen_address(config.listen_address, config.port) +
+                (setup_error.empty()
+                     ? std::string(" (address in use or not available, or a bad certificate or key)")
+                     : ": " + setup_error));
         }
         port = static_cast<std::uint16_t>(lws_get_vhost_listen_port(vhost));
-        spdlog::info("SHIP server listening on port {}{}", port, config.tls12_only ? " (TLS 1.2 only)" : "");
+        spdlog::info("SHIP server listening on {}{}", display_listen_address(config.listen_address, port),
+                     config.tls12_only ? " (TLS 1.2 only)" : "");
     }
 
     int confirm_upgrade(lws* wsi, const char* upgrade) override {
@@ -147,6 +168,10 @@ Server::~Server() = default;
 
 std::uint16_t Server::port() const {
     return impl_->port;
+}
+
+std::string Server::address() const {
+    return display_listen_address(impl_->config.listen_address, impl_->port);
 }
 
 } // namespace ship::net

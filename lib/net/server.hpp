@@ -43,7 +43,10 @@ struct HandshakeFailure {
 struct ServerConfig {
     std::string certificate_pem; // the node's identity (lib/tls)
     std::string private_key_pem;
-    // "" = every address (IPv6 and IPv4); else a numeric address or an interface name.
+    // "" = every address (IPv6 and IPv4 on one dual-stack socket). A numeric address binds exactly that one
+    // (IPv4 on an IPv4 socket; IPv6, with an optional %zone, on an IPv6-only socket; "0.0.0.0" and "::" are
+    // every address of that family). An interface name is libwebsockets' choice of one of its addresses:
+    // prefer numeric ones (net/listen_address.hpp resolves names).
     std::string listen_address;
     std::uint16_t port = 0;  // 0 = a free port, see Server::port()
     bool tls12_only = false; // cap at TLS 1.2 (TLS 1.3 suites stay at OpenSSL defaults otherwise)
@@ -62,6 +65,8 @@ public:
     Server& operator=(const Server&) = delete;
 
     std::uint16_t port() const;
+    // What is bound, for logs and the ListenAddresses property: "127.0.0.1:4711", "[::1]:4711", "[::]:4711".
+    std::string address() const;
 
 private:
     class Impl;

@@ -199,9 +199,11 @@ struct Connection::Impl {
         state = State::closed;
         actions.emplace_back(action::Closed{std::move(reason)});
     }
-    void close_transport(std::uint16_t code, std::string_view ws_reason, std::string reason) {
+    void close_transport(std::uint16_t code, std::string_view ws_reason, std::string reason,
+                         std::string peer_request = {}) {
         cancel_all();
-        actions.emplace_back(action::CloseTransport{code, truncate_utf8(ws_reason, max_close_reason_bytes)});
+        actions.emplace_back(action::CloseTransport{code, truncate_utf8(ws_reason, max_close_reason_bytes),
+                                                    std::move(peer_request)});
         finish(std::move(reason));
     }
     // Ends the connection before data exchange: state error and WebSocket close with the error text.
@@ -279,7 +281,8 @@ struct Connection::Impl {
 
     void remote_abort() {
         report(PeerState::remote_denied_trust, "the peer aborted hello (it does not trust us)");
-        close_transport(close_code_hello_rejected, hello_rejected_reason, "hello aborted by the peer");
+        close_transport(close_code_hello_rejected, hello_rejected_reason, "hello aborted by the peer",
+                        "SHIP hello abort (it does not trust us)");
     }
 
     // HELLO_002: add T_hello_inc to the time left (never restart) and tell the peer what is left now.
@@ -628,7 +631,9 @@ struct Connection::Impl {
                                    (c.reason ? " (" + truncate_utf8(*c.reason, 64) + ")" : std::string());
         if (state != State::data_exchange && state != State::close_wait_confirm)
             report(PeerState::error, reason + " in " + std::string(state_text(state)));
-        close_transport(close_code_ship, reason, reason);
+        close_transport(close_code_ship, reason, reason,
+                        "SHIP connectionClose" +
+                            (c.reason ? ", reason " + truncate_utf8(*c.reason, 64) : std::string()));
     }
 
     // ---- input dispatch ------------------------------------------------------------------------------
@@ -790,6 +795,13 @@ struct Connection::Impl {
         send(std::move(std::get<Bytes>(bytes)));
         return std::nullopt;
     }
+
+    std::optional<std::string> send_data_message(Bytes message) {
+        if (state != State::data_exchange)
+            return "not in data exchange (state " + std::string(state_text(state)) + ")";
+        send(std::move(message));
+        return std::nullopt;
+    }
 };
 
 Connection::Connection(ConnectionConfig config) {
@@ -826,6 +838,9 @@ void Connection::deny(TimePoint now) {
 }
 std::optional<std::string> Connection::send_data(std::string_view plain_json) {
     return impl_->send_data(plain_json);
+}
+std::optional<std::string> Connection::send_data_message(Bytes message) {
+    return impl_->send_data_message(std::move(message));
 }
 void Connection::close(std::string_view reason, TimePoint now) {
     impl_->close(reason, now);

@@ -62,6 +62,9 @@ struct Send {
 struct CloseTransport {
     std::uint16_t code;
     std::string reason; // at most 123 bytes, cut on a UTF-8 boundary
+    // Set when the peer asked for this close and we only carry it out: what it said, e.g. "SHIP
+    // connectionClose, reason removedConnection" or "SHIP hello abort". Empty: the close is ours.
+    std::string peer_request = {};
 };
 struct StateChanged {
     PeerState state;
@@ -119,6 +122,9 @@ public:
     // Plain JSON (e.g. {"datagram":{...}}) converted to EEBUS form and sent as a SHIP data message.
     // Returns an error text (invalid JSON, not in data exchange) or nullopt when queued.
     std::optional<std::string> send_data(std::string_view plain_json);
+    // A data message already made by msg::encode_data (the caller judged its size): queued as it is.
+    // Returns an error text (not in data exchange) or nullopt when queued.
+    std::optional<std::string> send_data_message(Bytes message);
     // Polite close: connectionClose announce in data exchange, else WebSocket close 4001 with `reason`.
     void close(std::string_view reason, TimePoint now);
     // Trust was withdrawn: announce with reason removedConnection in data exchange, else close 4500.

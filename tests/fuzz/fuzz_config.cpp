@@ -62,7 +62,11 @@ std::string to_config(const daemon::Options& o) {
     string("state_dir", o.state_dir.native());
     w.Key("port");
     w.Uint(o.port);
-    string("listen_address", o.listen_address);
+    w.Key("listen_address");
+    w.StartArray();
+    for (const auto& a : o.listen_addresses)
+        w.String(a.data(), static_cast<rapidjson::SizeType>(a.size()));
+    w.EndArray();
     if (o.bus == daemon::BusKind::address)
         string("bus_address", o.bus_address);
     else
@@ -151,7 +155,11 @@ void check_values_kept(const rapidjson::Value& root, const daemon::Options& o) {
                                           "\", the daemon uses \"" + printable(used) + "\"");
     };
     kept("state_dir", o.state_dir.native());
-    kept("listen_address", o.listen_address);
+    if (root.HasMember("listen_address") && root["listen_address"].IsString() &&
+        root["listen_address"].GetStringLength() > 0) {
+        FUZZ_REQUIRE(o.listen_addresses.size() == 1, "\"listen_address\": one address in, not one used");
+        kept("listen_address", o.listen_addresses.front());
+    }
     kept("bus_address", o.bus_address);
     if (o.bus != daemon::BusKind::address) kept("bus", bus_name(o.bus));
     kept("log_level", log_level_name(o.log_level));

@@ -220,6 +220,29 @@ Result FakeHub::connect(std::string_view input, std::string_view host, std::uint
     return std::nullopt;
 }
 
+std::vector<std::string> FakeHub::listen_addresses() const {
+    check_strand();
+    return bound;
+}
+
+Result FakeHub::connect_and_report(std::string_view input, std::string_view host, std::uint16_t port,
+                                   ConnectDone done) {
+    if (host.empty() && port == 0) {
+        // The peer object's Connect(): the known address.
+        check_strand();
+        std::string ski;
+        if (auto e = known_ski(input, ski)) return e;
+        if (!peers[ski].trusted) return Error{ErrorCode::not_trusted, "SKI " + ski + " is not trusted"};
+        calls.push_back("connect " + ski + " (known address)");
+    } else if (auto refused = connect(input, host, port)) {
+        return refused;
+    }
+    strand_.later([this, done = std::move(done)] {
+        if (done) done(connect_outcome);
+    });
+    return std::nullopt;
+}
+
 Result FakeHub::disconnect(std::string_view input, std::string_view reason) {
     check_strand();
     std::string ski;
@@ -287,6 +310,17 @@ Client::PeerProxy& Client::peer(const std::string& ski) {
     if (!slot)
         slot = std::make_unique<PeerProxy>(*connection_, *this, std::string("/org/shipd/Hub1/peer/") + ski);
     return *slot;
+}
+
+void Client::connect_async(const std::string& ski, const std::string& host, std::uint16_t port,
+                           std::function<void(const std::string& error)> done) {
+    (void)hub_->raw()
+        .callMethodAsync("Connect")
+        .onInterface("org.shipd.Hub1")
+        .withArguments(ski, host, port)
+        .uponReplyInvoke([done = std::move(done)](const sdbus::Error* error) {
+            if (done) done(error ? error->getName() + ": " + error->getMessage() : std::string());
+        });
 }
 
 bool Client::wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {

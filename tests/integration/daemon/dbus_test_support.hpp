@@ -102,6 +102,10 @@ public:
     ship::hub::Result send_data(std::string_view ski, std::string_view json) override;
     // Answers on a later loop turn, with `persist_error` if set (as the hub does when a write failed).
     void when_persisted(std::function<void(ship::hub::Result)> done) override;
+    std::vector<std::string> listen_addresses() const override;
+    // Records "connect ..." like connect(); answers `connect_outcome` on a later loop turn.
+    ship::hub::Result connect_and_report(std::string_view ski, std::string_view host, std::uint16_t port,
+                                         ConnectDone done) override;
 
     // Strand-only test state.
     std::string own_ski = "00112233445566778899aabbccddeeff00112233";
@@ -112,6 +116,8 @@ public:
     std::vector<ship::hub::DiscoveredService> discovered;
     std::vector<std::string> calls; // "trust <ski>", "send_data <ski> <json>", ...
     std::optional<std::string> persist_error;
+    ship::hub::Result connect_outcome; // what connect_and_report answers (nullopt: connected)
+    std::vector<std::string> bound = {"127.0.0.1:4711"};
     int persisted_waits = 0; // when_persisted calls
     mutable int off_strand_calls = 0;
 
@@ -146,6 +152,10 @@ public:
     std::optional<Signal> find(const std::string& name, const std::string& path = {}) const;
     bool wait_signal(const std::string& name, const std::string& path = {});
     void clear() { signals_.clear(); }
+    // Sends org.shipd.Hub1.Connect without waiting for its reply (Connect replies with the dial's outcome,
+    // which may take up to its timeout); `done` gets "" or the error's name and message, from wait_for().
+    void connect_async(const std::string& ski, const std::string& host, std::uint16_t port,
+                       std::function<void(const std::string& error)> done = {});
     sdbus::IConnection& connection() { return *connection_; }
 
     void record(Signal s) { signals_.push_back(std::move(s)); }

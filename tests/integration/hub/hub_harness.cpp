@@ -373,7 +373,8 @@ bool same_link(Node& a, Node& b, const std::string& marker) {
     const std::string to_b = marker + "-to-" + b.name(), to_a = marker + "-to-" + a.name();
     auto send = [](Node& from, const Node& to, const std::string& text) {
         return from.call([&](Hub& hub) {
-            return !hub.send_data(to.ski(), "{\"datagram\":{\"marker\":\"" + text + "\"}}");
+            return !hub.send_data(to.ski(),
+                                  "{\"datagram\":{\"header\":{},\"payload\":{\"marker\":\"" + text + "\"}}}");
         });
     };
     if (!send(a, b, to_b) || !send(b, a, to_a)) return false;

@@ -269,6 +269,8 @@ void replaced(DoubleConnectionRule rule, bool hub_is_larger) {
     REQUIRE(
         eventually(hub.log(), [&] { return hub.call([](Hub& h) { return h.live_connections() == 1; }); }));
     REQUIRE(peer.log().wait_count(Event::Kind::disconnected, hub.ski(), 1));
+    // The hub's side of the new link reaches data exchange a moment after the scripted peer's side.
+    REQUIRE(hub.log().wait_count(Event::Kind::connected, peer.ski(), 2));
 
     std::vector<Event::Kind> ownership;
     std::string reason;
@@ -283,8 +285,9 @@ void replaced(DoubleConnectionRule rule, bool hub_is_larger) {
     CHECK(ownership == expected);
     CHECK(reason == "replaced by a newer connection");
     // The replacement owns the slot: data from the hub reaches the scripted peer.
-    REQUIRE_FALSE(
-        hub.call([&](Hub& h) { return h.send_data(peer.ski(), R"({"datagram":{"n":"replaced"}})"); }));
+    REQUIRE_FALSE(hub.call([&](Hub& h) {
+        return h.send_data(peer.ski(), R"({"datagram":{"header":{},"payload":{"n":"replaced"}}})");
+    }));
     REQUIRE(pool.wait([&](const auto& all) { return !all[link].data.empty(); }));
     hub.stop();
     peer.stop();

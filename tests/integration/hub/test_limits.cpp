@@ -87,7 +87,8 @@ TEST_CASE("limits: beyond max_connections a new connection gets 503 and the othe
     for (int i = 0; i < 2; ++i) {
         const auto link = i == 0 ? first : second;
         REQUIRE_FALSE(hub.call([&](Hub& h) {
-            return h.send_data(identities[static_cast<std::size_t>(i)].ski, R"({"datagram":{"to":"peer"}})");
+            return h.send_data(identities[static_cast<std::size_t>(i)].ski,
+                               R"({"datagram":{"header":{},"payload":{"to":"peer"}}})");
         }));
         REQUIRE(pool.wait([&](const auto& all) { return !all[link].data.empty(); }));
         REQUIRE(pool.send_data(link, R"({"datagram":{"to":"hub"}})"));

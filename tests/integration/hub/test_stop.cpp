@@ -79,7 +79,7 @@ TEST_CASE("stop: one polite close per connection, dials cancelled, run() returns
     std::string reason;
     for (const auto& e : peer.log().events())
         if (e.kind == Event::Kind::disconnected) reason = e.text;
-    CHECK(reason.find("connection closed by the peer (unspecific)") != std::string::npos);
+    CHECK(reason.find("closed by the peer: SHIP connectionClose, reason unspecific") != std::string::npos);
     // The scripted peer counted exactly one announce; the silent one got the WebSocket close 4001.
     REQUIRE(pool.wait([&](const auto& all) { return all[ship].closed && all[silent].closed; }));
     CHECK(pool.outcome(ship).close_announces == 1);

@@ -52,7 +52,9 @@ TEST_CASE("bug class 4: calls from other threads racing with connection churn ne
                 node.call([&](Hub& h) { return h.disconnect(other.ski(), "test: churn"); });
                 break;
             case 4:
-                node.call([&](Hub& h) { return h.send_data(other.ski(), R"({"datagram":{"churn":true}})"); });
+                node.call([&](Hub& h) {
+                    return h.send_data(other.ski(), R"({"datagram":{"header":{},"payload":{"churn":true}}})");
+                });
                 break;
             case 5:
                 node.call([](Hub& h) { return h.list_peers().size(); });

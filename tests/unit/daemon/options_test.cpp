@@ -125,14 +125,15 @@ TEST_CASE("--print-ski, --version and --help choose an action", "[daemon][option
     TempDir dir;
     const auto empty = dir.write("empty.conf", "{}");
     CHECK(load({"--config", empty.string(), "--print-ski"}).action == Action::print_ski);
+    CHECK(load({"--config", empty.string(), "--print-qr"}).action == Action::print_qr);
     // --version and --help must work even where the config file is broken or missing.
     CHECK(load({"--config", "/nonexistent/shipd.conf", "--version"}).action == Action::version);
     CHECK(load({"--help"}).action == Action::help);
     CHECK(load({"-h"}).action == Action::help);
     const std::string usage = usage_text("shipd");
-    for (const char* flag :
-         {"--config", "--state-dir", "--port", "--bus-address", "--system", "--session", "--no-mdns",
-          "--ship-id", "--auto-accept", "--log-level", "--print-ski", "--version", "--help"})
+    for (const char* flag : {"--config", "--state-dir", "--port", "--bus-address", "--system", "--session",
+                             "--no-mdns", "--ship-id", "--auto-accept", "--log-level", "--print-ski",
+                             "--print-qr", "--listen-address", "--version", "--help"})
         CHECK_THAT(usage, Catch::Contains(flag));
 }
 
@@ -188,7 +189,7 @@ TEST_CASE("every config key sets its option", "[daemon][options]") {
                                         "test.conf");
     CHECK(o.state_dir == "/srv/shipd");
     CHECK(o.port == 4712);
-    CHECK(o.listen_address == "::1");
+    CHECK(o.listen_addresses == std::vector<std::string>{"::1"});
     CHECK(o.bus == BusKind::address);
     CHECK(o.bus_address == "unix:path=/run/x");
     CHECK_FALSE(o.mdns);
@@ -235,6 +236,33 @@ TEST_CASE("the command line overrides the config file", "[daemon][options]") {
     CHECK(both.auto_accept);
     CHECK(both.log_level == spdlog::level::warn);
     CHECK(both.brand == "B"); // file-only settings survive
+    // Each flag that beat a file key is said once, naming the flag and where the key is.
+    CHECK(both.overrides.size() == 7);
+    CHECK_THAT(both.overrides.front(), Catch::StartsWith("--state-dir overrides ") &&
+                                           Catch::Contains(":1:") && Catch::Contains("\"state_dir\""));
+    CHECK(file_only.overrides.empty());
+}
+
+TEST_CASE("listen addresses: one or a list, in the file and on the command line", "[daemon][options]") {
+    TempDir dir;
+    const auto empty = dir.write("empty.conf", "{}");
+    CHECK(load({"--config", empty.string()}).listen_addresses.empty());
+    const Options flags = load({"--config", empty.string(), "--listen-address", "127.0.0.1, ::1",
+                                "--listen-address", "eth0", "--listen-address=fe80::1%eth0"});
+    CHECK(flags.listen_addresses == std::vector<std::string>{"127.0.0.1", "::1", "eth0", "fe80::1%eth0"});
+    const Options list = apply_config_text(Options{}, R"({"listen_address": ["127.0.0.1", "lo"]})", "t.conf");
+    CHECK(list.listen_addresses == std::vector<std::string>{"127.0.0.1", "lo"});
+    CHECK(apply_config_text(Options{}, R"({"listen_address": ""})", "t.conf").listen_addresses.empty());
+    // The flag replaces the file's list (and says so).
+    const auto conf = dir.write("l.conf", R"({"listen_address": "::1"})");
+    const Options both = load({"--config", conf.string(), "--listen-address", "127.0.0.1"});
+    CHECK(both.listen_addresses == std::vector<std::string>{"127.0.0.1"});
+    REQUIRE(both.overrides.size() == 1);
+    CHECK_THAT(both.overrides.front(), Catch::StartsWith("--listen-address overrides "));
+    CHECK_THAT(usage_error({"--config", empty.string(), "--listen-address", "a b"}),
+               Catch::StartsWith("--listen-address:") && Catch::Contains("'a b'"));
+    CHECK_THAT(usage_error({"--config", empty.string(), "--listen-address", ""}),
+               Catch::StartsWith("--listen-address:"));
 }
 
 TEST_CASE("config errors name the file, line and column", "[daemon][options]") {
@@ -271,7 +299,9 @@ TEST_CASE("config values of the wrong type or range are refused with the key", "
         {R"({"ship_id": "a;b"})", "\"ship_id\""},
         {R"({"brand": "0123456789012345678901234567890123"})", "\"brand\""},
         {R"({"country": "DEU"})", "\"country\""},
-        {R"({"listen_address": "localhost"})", "\"listen_address\""},
+        {R"({"listen_address": "local host"})", "\"listen_address\""},
+        {R"({"listen_address": ["127.0.0.1", 7]})", "\"listen_address\""},
+        {R"({"listen_address": "fe80::1%"})", "\"listen_address\""},
         {R"({"max_connections": 0})", "\"max_connections\""},
         {R"({"max_handshakes": "8"})", "\"max_handshakes\""},
         {R"({"double_connection_rule": "newest"})", "\"double_connection_rule\""},
