@@ -18,6 +18,8 @@ std::string_view to_string(ErrorCode code) {
         return "InvalidArgument";
     case ErrorCode::shutting_down:
         return "ShuttingDown";
+    case ErrorCode::blocked:
+        return "Blocked";
     }
     return "InvalidArgument";
 }

@@ -27,6 +27,8 @@ struct PeerInfo {
     std::uint16_t port = 0;
     std::uint64_t connected_since_us = 0; // µs since the epoch, 0 when not connected
     std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
+    std::uint64_t pairing_deadline_us = 0; // µs since the epoch while a pairing request waits, else 0
+    bool blocked = false;                  // refused inside TLS, never dialled (persisted)
 };
 
 struct DiscoveredService {
@@ -46,7 +48,8 @@ enum class ErrorCode {
     not_connected,
     invalid_json,
     invalid_argument,
-    shutting_down
+    shutting_down,
+    blocked
 };
 std::string_view to_string(ErrorCode code); // "InvalidSKI", "UnknownPeer", ...
 

@@ -47,9 +47,9 @@ void PeerConnection::approve() {
     run_actions();
 }
 
-void PeerConnection::deny() {
+void PeerConnection::deny(std::string_view reason) {
     if (!begin_close()) return;
-    sme_.deny(std::chrono::steady_clock::now());
+    sme_.deny(std::chrono::steady_clock::now(), reason);
     run_actions();
 }
 
