@@ -8,7 +8,14 @@
 
 #include "hub/hub_api.hpp"
 
+namespace ship::hub {
+class PairingApi;
+}
+
 namespace ship::daemon {
+
+class AgentManager;
+class ShipPairing;
 
 inline constexpr const char* dbus_service_name = "org.shipd.Hub1";
 inline constexpr const char* dbus_hub_path = "/org/shipd/Hub1";
@@ -23,6 +30,10 @@ struct BusContext {
     // match on the well-known name), so a PeerConnected would be lost and the app's first word on that SKI
     // would be PeerDisconnected.
     bool serving = false;
+    // Pairing (issue 15); null where the hub offers none (the D-Bus tests' fake hub) or mDNS is off.
+    ship::hub::PairingApi* pairing = nullptr;
+    AgentManager* agents = nullptr;
+    ShipPairing* pairing_service = nullptr;
 
     bool stopping() const { return stop.stop_requested(); }
     bool may_emit() const { return serving && !stopping(); }

@@ -48,7 +48,15 @@ std::vector<std::string> PeerObject::differences() const {
     note(a.messages_out != b.messages_out, "MessagesOut");
     note(a.bytes_in != b.bytes_in, "BytesIn");
     note(a.bytes_out != b.bytes_out, "BytesOut");
+    note(a.pairing_deadline_us != b.pairing_deadline_us, "PairingDeadline");
+    note(a.blocked != b.blocked, "Blocked");
     return changed;
+}
+
+void PeerObject::Blocked(const bool& value) {
+    if (!set_blocked_)
+        throw sdbus::Error("org.shipd.Hub1.Error.InvalidArgument", "Blocked cannot be set in this shipd");
+    set_blocked_(info_.ski, value);
 }
 
 } // namespace ship::daemon

@@ -2,6 +2,7 @@
 // Updates land at once (a Get sees them); PropertiesChanged names what changed since the last announcement.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ public:
     bool update(ship::hub::PeerInfo info);
     // The properties whose value changed since the last call (or since the object was made).
     std::vector<std::string> take_changes();
+    // Writing Blocked calls this (it throws sdbus::Error to refuse); unset, the property is read-only.
+    void on_set_blocked(std::function<void(const std::string& ski, bool blocked)> handler) {
+        set_blocked_ = std::move(handler);
+    }
 
 private:
     std::vector<std::string> differences() const;
@@ -48,7 +53,11 @@ private:
     std::uint64_t MessagesOut() override { return info_.messages_out; }
     std::uint64_t BytesIn() override { return info_.bytes_in; }
     std::uint64_t BytesOut() override { return info_.bytes_out; }
+    std::uint64_t PairingDeadline() override { return info_.pairing_deadline_us; }
+    bool Blocked() override { return info_.blocked; }
+    void Blocked(const bool& value) override;
 
+    std::function<void(const std::string&, bool)> set_blocked_;
     ship::hub::PeerInfo info_;      // what Get returns
     ship::hub::PeerInfo announced_; // what the last PropertiesChanged (or InterfacesAdded) said
 };
