@@ -43,7 +43,8 @@ T prop(const std::map<std::string, sdbus::Variant>& props, const std::string& na
 
 std::uint64_t now_us() {
     using namespace std::chrono;
-    return static_cast<std::uint64_t>(duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
+    return static_cast<std::uint64_t>(
+        duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
 }
 
 std::string seconds_left(std::uint64_t deadline_us) {
@@ -64,7 +65,8 @@ std::string resolve_peer(HubClient& c, const std::string& input) {
     const auto result = resolve_ski(input, c.known_skis());
     if (const auto* ski = std::get_if<std::string>(&result)) return *ski;
     if (std::holds_alternative<SkiNotHex>(result))
-        throw CliError(exit_usage, "'" + input + "' is not a SKI: give its 40 hex characters, or a unique prefix");
+        throw CliError(exit_usage,
+                       "'" + input + "' is not a SKI: give its 40 hex characters, or a unique prefix");
     if (std::holds_alternative<SkiNoMatch>(result))
         throw CliError(exit_usage, "no known peer's SKI starts with '" + input +
                                        "' (a peer shipd has not seen yet needs its full SKI)");
@@ -146,15 +148,17 @@ private:
     void AuthorizePeer(sdbus::Result<bool>&& result, sdbus::ObjectPath peer,
                        std::map<std::string, sdbus::Variant> details) override {
         Question q{peer, prop<std::string>(details, "SKI", ""), std::move(details), std::move(result)};
-        if (q.ski.empty() && peer.rfind(std::string(peer_prefix), 0) == 0) q.ski = peer.substr(peer_prefix.size());
+        if (q.ski.empty() && peer.rfind(std::string(peer_prefix), 0) == 0)
+            q.ski = peer.substr(peer_prefix.size());
         const auto& d = q.details;
         std::ostringstream text;
         text << "Pairing request from SKI " << q.ski;
         const std::string ship_id = prop<std::string>(d, "ShipID", "");
         if (!ship_id.empty()) text << " (SHIP ID " << ship_id << ")";
-        text << "\n[agent]   address " << address(prop<std::string>(d, "Host", ""), prop<std::uint16_t>(d, "Port", 0));
-        const std::string what = prop<std::string>(d, "Brand", "") + " " + prop<std::string>(d, "Model", "") + " " +
-                                 prop<std::string>(d, "Type", "");
+        text << "\n[agent]   address "
+             << address(prop<std::string>(d, "Host", ""), prop<std::uint16_t>(d, "Port", 0));
+        const std::string what = prop<std::string>(d, "Brand", "") + " " + prop<std::string>(d, "Model", "") +
+                                 " " + prop<std::string>(d, "Type", "");
         if (what.find_first_not_of(' ') != std::string::npos) text << ", " << what;
         text << ", expires in " << seconds_left(prop<std::uint64_t>(d, "Deadline", 0));
         say("request", q.ski, text.str(), &q.details);
@@ -289,12 +293,13 @@ int cmd_pending(HubClient& c, const Invocation& inv) {
     }
     Table t({"SKI", "SHIP ID", "ADDRESS", "DEVICE", "EXPIRES IN"});
     for (const auto& r : rows) {
-        std::string device = prop<std::string>(r.props, "Brand", "") + " " + prop<std::string>(r.props, "Model", "");
+        std::string device =
+            prop<std::string>(r.props, "Brand", "") + " " + prop<std::string>(r.props, "Model", "");
         if (device == " ") device = "-";
         const std::string ship_id = prop<std::string>(r.props, "ShipID", "");
         t.add({r.ski, ship_id.empty() ? "-" : ship_id,
-               address(prop<std::string>(r.props, "Host", ""), prop<std::uint16_t>(r.props, "Port", 0)), device,
-               Cell(seconds_left(prop<std::uint64_t>(r.props, "PairingDeadline", 0)), Tone::warn)});
+               address(prop<std::string>(r.props, "Host", ""), prop<std::uint16_t>(r.props, "Port", 0)),
+               device, Cell(seconds_left(prop<std::uint64_t>(r.props, "PairingDeadline", 0)), Tone::warn)});
     }
     t.print(std::cout, want_colour());
     std::cout << "answer with `shipctl trust SKI` or `shipctl cancel SKI`, or run `shipctl agent`\n";
@@ -361,7 +366,8 @@ int cmd_info(HubClient& c, const Invocation& inv) {
     std::cout << "Peer " << ski << '\n';
     for (const auto& [name, value] : props) {
         std::string text = value_text(value);
-        if ((name == "PairingDeadline" || name == "ConnectedSince" || name == "LastErrorTime") && text != "0") {
+        if ((name == "PairingDeadline" || name == "ConnectedSince" || name == "LastErrorTime") &&
+            text != "0") {
             const std::time_t t = static_cast<std::time_t>(value.get<std::uint64_t>() / 1'000'000);
             std::tm tm{};
             localtime_r(&t, &tm);

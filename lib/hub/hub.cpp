@@ -193,6 +193,10 @@ void Hub::start() {
         publish(peer.ski);
         scheduler_.request(peer.ski);
     }
+    for (const auto& ski : trust_.blocked()) { // so that an app can see, and lift, the block
+        record(ski);
+        publish(ski);
+    }
 }
 
 std::uint16_t Hub::port() const {

@@ -339,7 +339,11 @@ Result Hub::set_blocked(std::string_view input, bool blocked) {
     }
     record(ski);
     publish(ski);
-    forget_if_unknown(ski);
+    // On a later turn: this may run inside a property write on that very peer's D-Bus object, which must
+    // not vanish under sd-bus while it dispatches to it.
+    timers_.schedule(std::chrono::milliseconds(0), [this, ski] {
+        if (!stopping_) forget_if_unknown(ski);
+    });
     return std::nullopt;
 }
 
