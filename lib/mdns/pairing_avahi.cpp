@@ -17,7 +17,18 @@ namespace ship::mdns {
 
 namespace {
 const std::string pairing_type(pairing_service_type);
+
+// A resolver's TXT list holds the strings in wire order, head first (checked on the wire: avahi-publish
+// "k1=1" "k2=2" "k3=3" is sent k1 k2 k3, and a resolver's list reads k1 k2 k3). from_avahi_txt is for lists
+// built or parsed locally, which Avahi keeps last-first. Order matters here: txtvers must come first.
+std::vector<std::string> resolved_txt(AvahiStringList* txt) {
+    std::vector<std::string> out;
+    for (AvahiStringList* item = txt; item; item = avahi_string_list_get_next(item))
+        out.emplace_back(reinterpret_cast<const char*>(avahi_string_list_get_text(item)),
+                         avahi_string_list_get_size(item));
+    return out;
 }
+} // namespace
 
 // ------------------------------------------------------------------------------------------------ browser
 
@@ -104,7 +115,13 @@ struct PairingBrowser::Impl {
             it->second.resolver = nullptr;
             return;
         }
-        auto strings = from_avahi_txt(txt);
+        auto strings = resolved_txt(txt);
+        if (spdlog::should_log(spdlog::level::debug)) {
+            std::string shown;
+            for (const auto& t : strings)
+                shown += (shown.empty() ? "" : " ") + t;
+            spdlog::debug("mDNS: pairing record '{}': {}", name ? name : "", shown);
+        }
         // The same record over IPv4 and IPv6, or on two interfaces, is one request: report new content only.
         if (strings == it->second.txt) return;
         it->second.txt = strings;

@@ -98,16 +98,13 @@ expect_result() { # INSTANCE RESULT SECONDS
     expect "$3" "$1 $2" result_of_a
 }
 
-# Publishes a _shippairing._tcp record from host b with avahi-publish; the strings in wire order.
-# avahi-publish reverses its TXT arguments on the wire (Avahi's string list grows at the front), so they
-# are handed over last first.
+# Publishes a _shippairing._tcp record from host b with avahi-publish, which sends its TXT arguments in
+# the order given (checked with tcpdump); avahi-browse prints them last first.
 publish() { # INSTANCE STRING...
-    local instance=$1 i
+    local instance=$1
     shift
-    local -a reversed=()
-    for ((i = $#; i >= 1; i--)); do reversed+=("${!i}"); done
     [[ -z $PUBLISH_PID ]] || unpublish
-    netns_spawn b "$NETNS_DIR/b/publish.log" avahi-publish -s "$instance" _shippairing._tcp 1 "${reversed[@]}"
+    netns_spawn b "$NETNS_DIR/b/publish.log" avahi-publish -s "$instance" _shippairing._tcp 1 "$@"
     PUBLISH_PID=$NETNS_PID
 }
 unpublish() {
@@ -165,7 +162,7 @@ expect 10 "a(sssbb) 1 \"${SKI[a]}\" \"${SHIP_ID[a]}\" \"completed\" true true" h
 step "b's record published again under another name (same digest): refused as a replay"
 record=$(netns_exec a avahi-browse -rpt _shippairing._tcp 2>/dev/null | grep "^=" | grep "${SHIP_ID[b]}-pairing" | head -1)
 [[ -n $record ]] || fail "avahi-browse in a does not see b's pairing record"
-# avahi-browse prints the TXT strings last first; that list is what publish() wants reversed back.
+# avahi-browse prints the TXT strings last first: reversed back, they are the record as sent.
 mapfile -t shown < <(grep -o '"[^"]*"' <<<"${record##*;}" | tr -d '"')
 wire=()
 for ((i = ${#shown[@]} - 1; i >= 0; i--)); do wire+=("${shown[i]}"); done
