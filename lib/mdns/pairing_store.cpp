@@ -188,7 +188,8 @@ PairingStore PairingStore::load(const std::filesystem::path& state_dir, Post pos
     } else {
         state->secret = random_secret();
         util::write_file_atomic(state->path, state->text());
-        spdlog::info("pairing service: created a new secret in {}", state->path.string());
+        // Debug: `shipd --print-ski` comes here before logging is set up, and its stdout is for the SKI.
+        spdlog::debug("pairing service: created a new secret in {}", state->path.string());
     }
     state->writer = std::make_unique<util::DiskWriter>(std::move(post));
     return PairingStore(std::move(state));

@@ -530,3 +530,64 @@ TEST_CASE(
 }
 
 } // namespace ship::test::pairing
+
+namespace ship::test::pairing {
+
+TEST_CASE("shipctl: pending lists a waiting request with its time left, info shows a peer, block and unblock",
+          "[pairing][shipctl]") {
+    const char* shipctl = std::getenv("SHIPCTL_BINARY");
+    REQUIRE(shipctl != nullptr);
+    Daemon shipd;
+    auto ctl = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {shipctl, "--bus-address", shipd.address()});
+        return run(args);
+    };
+    auto r = ctl({"pending"});
+    CHECK(r.status == 0);
+    CHECK(r.out == "no pairing requests waiting\n");
+    PendingPeer peer(shipd.port(), identity("shipctl-pending"));
+    REQUIRE(peer.wait([](const PeerOutcome& o) { return o.pending; }, scaled(10s)));
+    r = ctl({"pending"});
+    INFO(r.out << r.err);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Catch::Contains(peer.ski()) &&
+                          Catch::Contains("127.0.0.1:" + std::to_string(peer.local_port())) &&
+                          Catch::Contains(" s"));
+    r = ctl({"pending", "--json"});
+    CHECK_THAT(r.out, Catch::StartsWith("[{\"ski\":\"" + peer.ski() + "\""));
+    r = ctl({"info", peer.ski().substr(0, 10)});
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Catch::Contains("\tState: received-pairing-request") &&
+                          Catch::Contains("\tBlocked: no") && Catch::Contains("\tPairingDeadline: "));
+    r = ctl({"block", peer.ski()});
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Catch::StartsWith("blocked " + peer.ski()));
+    REQUIRE(peer.wait([](const PeerOutcome& o) { return o.aborted; }, scaled(10s))); // its request ended
+    CHECK_THAT(ctl({"info", peer.ski()}).out, Catch::Contains("\tBlocked: yes"));
+    CHECK(ctl({"unblock", peer.ski()}).status == 0);
+    CHECK_THAT(ctl({"info", peer.ski()}).out, Catch::Contains("\tBlocked: no"));
+    r = ctl({"block", "not-a-ski"});
+    CHECK(r.status == 2);
+}
+
+TEST_CASE("the example energy manager as pairing agent: approves the device it was told, denies another",
+          "[pairing][example]") {
+    const char* example = std::getenv("SHIPD_EM_EXAMPLE");
+    REQUIRE(example != nullptr);
+    Daemon shipd;
+    const auto wanted = identity("example-wanted");
+    Child app({example, "--bus-address", shipd.address(), "--agent", "--ski", wanted.ski, "--pair-only",
+               "--timeout", "30"});
+    REQUIRE(app.wait_for("registered as shipd's pairing agent", scaled(10s)));
+    PendingPeer stranger(shipd.port(), identity("example-stranger"));
+    REQUIRE(stranger.wait([](const PeerOutcome& o) { return o.aborted; }, scaled(10s)));
+    PendingPeer device(shipd.port(), wanted);
+    REQUIRE(device.wait([](const PeerOutcome& o) { return o.completed; }, scaled(10s)));
+    INFO(app.output());
+    REQUIRE(app.wait_exit(scaled(10s)) == 0);
+    CHECK_THAT(app.output(), Catch::Contains("agent: denying pairing request from " + stranger.ski()) &&
+                                 Catch::Contains("agent: approving pairing request from " + wanted.ski) &&
+                                 Catch::Contains("paired with " + wanted.ski + " and connected"));
+}
+
+} // namespace ship::test::pairing
