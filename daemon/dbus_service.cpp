@@ -11,8 +11,8 @@
 #include "agent.hpp"
 #include "bus_connection.hpp"
 #include "bus_context.hpp"
-#include "hub_object.hpp"
 #include "dbus_errors.hpp"
+#include "hub_object.hpp"
 #include "peer_object.hpp"
 #include "ship/ski.hpp"
 #include "ship_pairing.hpp"
@@ -66,7 +66,8 @@ struct DbusService::Impl {
             if (impl.agents) impl.agents->pairing_ended(r, reason);
         }
         void certificate_trusted(const std::string& fingerprint, const std::string& ski) override {
-            if (impl.context.pairing_service) impl.context.pairing_service->certificate_trusted(fingerprint, ski);
+            if (impl.context.pairing_service)
+                impl.context.pairing_service->certificate_trusted(fingerprint, ski);
         }
         Impl& impl;
     };
@@ -101,7 +102,8 @@ struct DbusService::Impl {
                 object->on_set_blocked([this](const std::string& ski, bool blocked) {
                     if (context.stopping()) throw shutting_down_error();
                     if (!context.pairing)
-                        throw sdbus::Error("org.shipd.Hub1.Error.InvalidArgument", "Blocked cannot be set here");
+                        throw sdbus::Error("org.shipd.Hub1.Error.InvalidArgument",
+                                           "Blocked cannot be set here");
                     if (auto e = context.pairing->set_blocked(ski, blocked)) throw to_dbus_error(*e);
                 });
                 auto& added = *object;

@@ -90,7 +90,8 @@ void HubObject::announce_property_changes() {
     if (now.wait_for_trust != announced_.wait_for_trust) changed.emplace_back("WaitForTrust");
     if (now.pairing_timeout != announced_.pairing_timeout) changed.emplace_back("PairingTimeout");
     if (now.pairing_window != announced_.pairing_window) changed.emplace_back("PairingWindow");
-    if (now.pairing_result_time != announced_.pairing_result_time) changed.emplace_back("PairingServiceResult");
+    if (now.pairing_result_time != announced_.pairing_result_time)
+        changed.emplace_back("PairingServiceResult");
     if (changed.empty() || !context_.may_emit()) return;
     announced_ = now;
     emitPropertiesChangedSignal(org::shipd::Hub1_adaptor::INTERFACE_NAME, changed);

@@ -82,7 +82,8 @@ tls::Identity load_identity(const Options& options) {
     return tls::load_or_create_identity(options.state_dir, subject);
 }
 
-// The installation QR text with the Pairing Service's fields (FPH256, SPSEC) that let a device pair by itself.
+// The installation QR text with the Pairing Service's fields (FPH256, SPSEC) that let a device pair by
+// itself.
 std::string qr_text(const Options& options, const std::string& ship_id, const tls::Identity& identity,
                     const mdns::PairingStore& store) {
     const auto fingerprint = tls::certificate_fingerprint_pem(identity.certificate_pem);
@@ -172,8 +173,8 @@ int run(const Options& options, std::span<char* const> args) {
     hub.set_pairing_events(&dbus.pairing_events());
     daemon::ShipPairing pairing_service(
         strand, options.mdns ? &avahi : nullptr, std::move(pairing_store), hub, hub,
-        daemon::ShipPairingIdentity{ship_id, tls::certificate_fingerprint_pem(identity.certificate_pem).value_or(""),
-                                    identity.ski});
+        daemon::ShipPairingIdentity{
+            ship_id, tls::certificate_fingerprint_pem(identity.certificate_pem).value_or(""), identity.ski});
     pairing_service.start();
     dbus.set_pairing_service(&pairing_service);
 

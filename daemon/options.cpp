@@ -383,8 +383,8 @@ Setter count_setter(unsigned Options::*field, unsigned max) {
 Setter range_setter(unsigned Options::*field, unsigned min, unsigned max, std::string_view unit) {
     return [field, min, max, unit](const rapidjson::Value& v, Options& o) -> std::optional<std::string> {
         if (!v.IsUint() || v.GetUint() < min || v.GetUint() > max)
-            return "must be a whole number of " + std::string(unit) + " from " + std::to_string(min) + " to " +
-                   std::to_string(max) + ", not " + json_text(v);
+            return "must be a whole number of " + std::string(unit) + " from " + std::to_string(min) +
+                   " to " + std::to_string(max) + ", not " + json_text(v);
         o.*field = v.GetUint();
         return std::nullopt;
     };

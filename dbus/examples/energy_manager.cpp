@@ -64,7 +64,8 @@ private:
     void onPeerDisconnected(const std::string& ski, const std::string&) override {
         events.push_back({"disconnected", ski, {}});
     }
-    void onPeerStateChanged(const std::string& ski, const std::string& state, const std::string& error) override {
+    void onPeerStateChanged(const std::string& ski, const std::string& state,
+                            const std::string& error) override {
         // The reason a handshake failed (or a pairing request ended): worth showing to the user.
         if (state == "error" || state == "remote-denied-trust") events.push_back({"failed", ski, error});
     }
@@ -95,8 +96,9 @@ private:
                        std::map<std::string, sdbus::Variant> details) override {
         const auto ski = details["SKI"].get<std::string>();
         const bool approve = wanted_.empty() || ski == wanted_;
-        log.push_back(std::string(approve ? "approving" : "denying") + " pairing request from " + ski + " at " +
-                      details["Host"].get<std::string>() + ":" + std::to_string(details["Port"].get<std::uint16_t>()));
+        log.push_back(std::string(approve ? "approving" : "denying") + " pairing request from " + ski +
+                      " at " + details["Host"].get<std::string>() + ":" +
+                      std::to_string(details["Port"].get<std::uint16_t>()));
         result.returnResults(approve);
     }
     void Cancel(const sdbus::ObjectPath& peer, const std::string& reason) override {
@@ -336,7 +338,8 @@ int main(int argc, char** argv) {
                         hub.RegisterAgent(sdbus::ObjectPath(PairingAgent::path));
                         std::cerr << "shipd is back: registered as its pairing agent again" << std::endl;
                     } catch (const sdbus::Error& e) {
-                        std::cerr << "shipd is back, but RegisterAgent failed: " << e.getMessage() << std::endl;
+                        std::cerr << "shipd is back, but RegisterAgent failed: " << e.getMessage()
+                                  << std::endl;
                     }
                 } else {
                     ++it;

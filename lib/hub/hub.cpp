@@ -137,18 +137,19 @@ Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
     , timers_(strand)
     , random_(config_.random_seed ? SeededRandom(*config_.random_seed) : SeededRandom::from_entropy())
     , registry_(config_.local_ski, config_.rule, stop_)
-    , scheduler_(timers_, random_, stop_,
-                 DialScheduler::Hooks{
-                     [this](const std::string& ski) {
-                         return !stopping_ && trust_.is_trusted(ski) && !trust_.is_blocked(ski) &&
-                                !registry_.is_connected(ski);
-                     },
-                     [this](const std::string& ski) { return address_for(ski); },
-                     [this](const std::string& ski, const PeerAddress& address, DialTicket ticket) {
-                         return dial(ski, address, std::move(ticket));
-                     }})
+    , scheduler_(
+          timers_, random_, stop_,
+          DialScheduler::Hooks{[this](const std::string& ski) {
+                                   return !stopping_ && trust_.is_trusted(ski) && !trust_.is_blocked(ski) &&
+                                          !registry_.is_connected(ski);
+                               },
+                               [this](const std::string& ski) { return address_for(ski); },
+                               [this](const std::string& ski, const PeerAddress& address, DialTicket ticket) {
+                                   return dial(ski, address, std::move(ticket));
+                               }})
     , passive_(timers_, stop_, config_.passive_wait)
-    , pairing_(timers_, config_.pairing, [this](const PairingBook::Entry& entry) { pairing_expired(entry); }) {
+    , pairing_(timers_, config_.pairing,
+               [this](const PairingBook::Entry& entry) { pairing_expired(entry); }) {
     net::ClientConfig client;
     client.certificate_pem = config_.certificate_pem;
     client.private_key_pem = config_.private_key_pem;
@@ -427,7 +428,8 @@ void Hub::on_state(PeerConnection& connection, PeerState state, const std::strin
             auto it = connections_.find(id);
             if (it == connections_.end() || !is_owner(*it->second) || !it->second->awaiting_trust()) return;
             spdlog::info("SHIP {}: trusted before its hello; approving it now", short_ski(ski));
-            approve_pending(*it->second, trust_.is_trusted(ski) ? "approved by Trust" : "approved by AutoAccept");
+            approve_pending(*it->second,
+                            trust_.is_trusted(ski) ? "approved by Trust" : "approved by AutoAccept");
         });
     pairing_state(connection, state);
 }

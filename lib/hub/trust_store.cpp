@@ -29,7 +29,8 @@ namespace {
 constexpr int file_version = 1;
 
 using Peers = std::map<std::string, TrustedPeer, std::less<>>;
-// Blocked SKIs, trusted or not (a blocked peer is refused inside TLS; trust is kept for when it is unblocked).
+// Blocked SKIs, trusted or not (a blocked peer is refused inside TLS; trust is kept for when it is
+// unblocked).
 using Blocked = std::set<std::string, std::less<>>;
 // SKI → sequence number of its last change.
 using Changes = std::map<std::string, std::uint64_t, std::less<>>;
@@ -132,8 +133,10 @@ Snapshot parse_snapshot(const std::string& text) {
             const std::string where = "blocked[" + std::to_string(i) + "]";
             if (!untrusted[i].IsString()) throw Corrupt{where + " is not a string"};
             auto canonical = ship::normalize_ski(untrusted[i].GetString());
-            if (!canonical) throw Corrupt{where + ": \"" + std::string(untrusted[i].GetString()) + "\" is not a SKI"};
-            if (snapshot.peers.contains(*canonical)) throw Corrupt{where + ": SKI " + *canonical + " is listed in \"peers\" too"};
+            if (!canonical)
+                throw Corrupt{where + ": \"" + std::string(untrusted[i].GetString()) + "\" is not a SKI"};
+            if (snapshot.peers.contains(*canonical))
+                throw Corrupt{where + ": SKI " + *canonical + " is listed in \"peers\" too"};
             snapshot.blocked.insert(*canonical);
         }
     }
@@ -244,7 +247,8 @@ std::string serialize_snapshot(const Peers& peers, const Blocked& blocked, std::
     }
     w.EndArray();
     // Only when there is one: a file without blocked SKIs stays what it was before blocking existed.
-    if (std::any_of(blocked.begin(), blocked.end(), [&](const std::string& ski) { return !peers.contains(ski); })) {
+    if (std::any_of(blocked.begin(), blocked.end(),
+                    [&](const std::string& ski) { return !peers.contains(ski); })) {
         w.Key("blocked");
         w.StartArray();
         for (const auto& ski : blocked)
@@ -360,14 +364,15 @@ TrustStore::State::~State() {
     for (const auto& [ski, s] : dirty)
         unwritten[ski] = s;
     if (unwritten.empty() || !writer) return;
-    writer->submit([file = journal, text = serialize_records(peers, blocked, unwritten), n = unwritten.size()] {
-        try {
-            file->append(text);
-        } catch (const std::exception& e) {
-            spdlog::error("trust store: {} change(s) could not be written at shutdown: {}", n, e.what());
-            throw;
-        }
-    });
+    writer->submit(
+        [file = journal, text = serialize_records(peers, blocked, unwritten), n = unwritten.size()] {
+            try {
+                file->append(text);
+            } catch (const std::exception& e) {
+                spdlog::error("trust store: {} change(s) could not be written at shutdown: {}", n, e.what());
+                throw;
+            }
+        });
 }
 
 void TrustStore::State::changed(const std::string& ski) {
@@ -596,7 +601,8 @@ std::vector<std::string> TrustStore::blocked() const {
 
 bool TrustStore::set_blocked(std::string_view ski, bool blocked) {
     std::string canonical = canonical_or_throw(ski);
-    const bool changed = blocked ? state_->blocked.insert(canonical).second : state_->blocked.erase(canonical) > 0;
+    const bool changed =
+        blocked ? state_->blocked.insert(canonical).second : state_->blocked.erase(canonical) > 0;
     if (changed) state_->changed(canonical);
     return changed;
 }

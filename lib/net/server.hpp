@@ -44,7 +44,8 @@ struct HandshakeFailure {
 // Asked inside the TLS handshake, once the client's certificate passed the SHIP rule: a reason refuses the
 // SKI there (the TLS handshake fails; no HTTP or WebSocket byte is exchanged, and no handshake failure is
 // reported: the hook keeps its own account). `remote` is "192.0.2.1:4711".
-using TlsRefusalHook = std::function<std::optional<std::string>(const std::string& ski, const std::string& remote)>;
+using TlsRefusalHook =
+    std::function<std::optional<std::string>(const std::string& ski, const std::string& remote)>;
 
 struct ServerConfig {
     std::string certificate_pem; // the node's identity (lib/tls)

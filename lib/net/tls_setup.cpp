@@ -171,13 +171,16 @@ PeerVerdict& judge_peer(SSL* ssl, X509_STORE_CTX* store) {
     verdict->ok = check.ok;
     verdict->ski = check.ski;
     verdict->reason = check.ok ? std::string{} : check.reason;
-    if (check.ok) verdict->fingerprint = ship::tls::certificate_fingerprint(X509_STORE_CTX_get0_cert(store)).value_or("");
+    if (check.ok)
+        verdict->fingerprint =
+            ship::tls::certificate_fingerprint(X509_STORE_CTX_get0_cert(store)).value_or("");
     return *verdict;
 }
 
 Endpoint* endpoint_of(SSL* ssl) {
     if (!ssl) return nullptr;
-    const auto* ref = static_cast<const EndpointRef*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), endpoint_index()));
+    const auto* ref =
+        static_cast<const EndpointRef*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), endpoint_index()));
     if (!ref || !ref->core->owner_calls_allowed()) return nullptr;
     auto it = ref->core->endpoints.find(ref->id);
     return it == ref->core->endpoints.end() ? nullptr : it->second;

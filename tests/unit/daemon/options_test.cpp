@@ -406,5 +406,6 @@ TEST_CASE("pairing keys: defaults, values, and ranges named in the error", "[dae
                Catch::Contains("\"pairing_timeout\"") && Catch::Contains("1 to 86400"));
     CHECK_THAT(config_error(R"({"pairing_quiet_period": 86401})"), Catch::Contains("0 to 86400"));
     CHECK_THAT(config_error(R"({"max_pending": 0})"), Catch::Contains("\"max_pending\""));
-    CHECK_THAT(config_error(R"({"max_pending_per_address": "4"})"), Catch::Contains("\"max_pending_per_address\""));
+    CHECK_THAT(config_error(R"({"max_pending_per_address": "4"})"),
+               Catch::Contains("\"max_pending_per_address\""));
 }
