@@ -10,7 +10,14 @@
 
 #include "hub/hub_api.hpp"
 
+namespace ship::hub {
+class PairingApi;
+}
+
 namespace ship::daemon {
+
+class AgentManager;
+class ShipPairing;
 
 inline constexpr const char* dbus_service_name = "org.shipd.Hub1";
 inline constexpr const char* dbus_hub_path = "/org/shipd/Hub1";
@@ -25,6 +32,10 @@ struct BusContext {
     // match on the well-known name), so a PeerConnected would be lost and the app's first word on that SKI
     // would be PeerDisconnected.
     bool serving = false;
+    // Pairing (issue 15); null where the hub offers none (the D-Bus tests' fake hub) or mDNS is off.
+    ship::hub::PairingApi* pairing = nullptr;
+    AgentManager* agents = nullptr;
+    ShipPairing* pairing_service = nullptr;
 
     // Method replies waiting for something (the disk): each is answered ShuttingDown when the service
     // closes, so no call is left without a reply when the connection goes.

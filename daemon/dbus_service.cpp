@@ -8,12 +8,15 @@
 #include <sdbus-c++/sdbus-c++.h>
 #include <spdlog/spdlog.h>
 
+#include "agent.hpp"
 #include "authorization.hpp"
 #include "bus_connection.hpp"
 #include "bus_context.hpp"
+#include "dbus_errors.hpp"
 #include "hub_object.hpp"
 #include "peer_object.hpp"
 #include "ship/ski.hpp"
+#include "ship_pairing.hpp"
 
 namespace ship::daemon {
 
@@ -40,7 +43,8 @@ constexpr const char* peer_interface = "org.shipd.Hub1.Peer";
 struct DbusService::Impl {
     Impl(net::EventLoop& loop, DbusServiceConfig config_in, ship::hub::HubApi& hub, std::stop_token stop)
         : config(std::move(config_in))
-        , context{hub, std::move(stop), config.version, std::nullopt, false, {}}
+        , context{hub, std::move(stop), config.version, std::nullopt, false, config.pairing, nullptr, nullptr,
+                  {}}
         , bus(loop, open_connection(config),
               [this](const std::string& why) {
                   if (config.on_bus_failure) config.on_bus_failure(why);
@@ -48,13 +52,35 @@ struct DbusService::Impl {
         , hub_object(std::make_unique<HubObject>(bus.connection(), context))
         , gate(std::make_unique<AuthorizationGate>(bus.connection(), context)) {
         bus.before_wait([this] { flush_peer_changes(); });
+        if (config.pairing) {
+            agents = std::make_unique<AgentManager>(bus.connection(), *config.pairing);
+            context.agents = agents.get();
+        }
     }
+
+    // The hub's pairing events: requests to the agents, adopted certificates to the Pairing Service.
+    struct PairingForward final : ship::hub::PairingEvents {
+        explicit PairingForward(Impl& i)
+            : impl(i) {}
+        void pairing_requested(const ship::hub::PairingRequest& r) override {
+            if (impl.agents) impl.agents->pairing_requested(r);
+        }
+        void pairing_ended(const ship::hub::PairingRequest& r, const std::string& reason) override {
+            if (impl.agents) impl.agents->pairing_ended(r, reason);
+        }
+        void certificate_trusted(const std::string& fingerprint, const std::string& ski) override {
+            if (impl.context.pairing_service)
+                impl.context.pairing_service->certificate_trusted(fingerprint, ski);
+        }
+        Impl& impl;
+    };
 
     ~Impl() {
         give_up_waiting_replies(); // they refer to `context`, which goes now
         // Quietly: objects vanish with the connection; after stop no InterfacesRemoved is owed.
         peers.clear();
         gone.clear();
+        agents.reset();
         hub_object.reset();
     }
 
@@ -88,6 +114,13 @@ struct DbusService::Impl {
                 peer.ski); // back in the same turn: the old object goes now, the new one takes the path
             try {
                 auto object = std::make_unique<PeerObject>(bus.connection(), context, peer);
+                object->on_set_blocked([this](const std::string& ski, bool blocked) {
+                    if (context.stopping()) throw shutting_down_error();
+                    if (!context.pairing)
+                        throw sdbus::Error("org.shipd.Hub1.Error.InvalidArgument",
+                                           "Blocked cannot be set here");
+                    if (auto e = context.pairing->set_blocked(ski, blocked)) throw to_dbus_error(*e);
+                });
                 auto& added = *object;
                 peers.emplace(peer.ski, std::move(object));
                 emit([&] { added.emitInterfacesAddedSignal(); });
@@ -130,6 +163,8 @@ struct DbusService::Impl {
     BusContext context;
     BusConnection bus; // before the objects: they unregister through it
     std::unique_ptr<HubObject> hub_object;
+    std::unique_ptr<AgentManager> agents; // after the bus: its proxies and matches live on it
+    PairingForward pairing_forward{*this};
     std::map<std::string, std::unique_ptr<PeerObject>> peers;
     std::map<std::string, std::unique_ptr<PeerObject>>
         gone;                                // removed this turn, unregistered before the wait
@@ -159,9 +194,20 @@ void DbusService::start() {
 }
 
 void DbusService::close(std::chrono::milliseconds timeout) {
+    if (impl_->agents) impl_->agents->release_all(); // queued before the close flushes the connection
     impl_->give_up_waiting_replies();
     impl_->gate->shutdown();
     impl_->bus.close(dbus_service_name, timeout);
+}
+
+ship::hub::PairingEvents& DbusService::pairing_events() {
+    return impl_->pairing_forward;
+}
+
+void DbusService::set_pairing_service(ShipPairing* service) {
+    impl_->context.pairing_service = service;
+    if (service) service->on_changed([impl = impl_.get()] { impl->hub_object->announce_property_changes(); });
+    impl_->hub_object->announce_property_changes();
 }
 
 void DbusService::hub_properties_changed() {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "hub/hub_api.hpp"
+#include "hub/pairing_api.hpp"
 #include "net/event_loop.hpp"
 #include "options.hpp"
 
@@ -20,7 +21,12 @@ struct DbusServiceConfig {
     std::string version;     // the Version property
     // Called once, on the loop, if the bus connection fails for good (dbus-daemon gone). Optional.
     std::function<void(const std::string& why)> on_bus_failure;
+    // The hub's pairing side: agents (RegisterAgent), Block, PairingTimeout, Peer.Blocked. Optional; without
+    // it those members answer InvalidArgument.
+    ship::hub::PairingApi* pairing = nullptr;
 };
+
+class ShipPairing;
 
 // Loop thread only (the strand's loop), every member.
 // Stop: once `stop` is requested no signal leaves any more and every method answers
@@ -51,6 +57,12 @@ public:
 
     // The connection's unique name (":1.42"), for logs and tests.
     std::string unique_name() const;
+
+    // What the hub tells about pairing requests goes here (Hub::set_pairing_events): to the registered
+    // agent, and the Pairing Service's adoptions to `set_pairing_service`'s object. Lives as long as this.
+    ship::hub::PairingEvents& pairing_events();
+    // The SHIP Pairing Service behind OpenPairingWindow/RequestPairing and their properties (optional).
+    void set_pairing_service(ShipPairing* service);
 
     // ship::hub::HubEvents
     void peer_connected(const std::string& ski) override;

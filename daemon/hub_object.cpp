@@ -24,8 +24,10 @@ HubObject::~HubObject() {
 
 HubObject::Announced HubObject::current() const {
     auto& hub = context_.hub;
-    return Announced{hub.port(), context_.qr_code ? *context_.qr_code : hub.qr_code(), hub.auto_accept(),
-                     hub.wait_for_trust(), hub.listen_addresses()};
+    Announced now{hub.port(), context_.qr_code ? *context_.qr_code : hub.qr_code(), hub.auto_accept(),
+                  hub.wait_for_trust(), hub.listen_addresses()};
+    add_pairing(now);
+    return now;
 }
 
 void HubObject::announce_property_changes() {
@@ -37,6 +39,10 @@ void HubObject::announce_property_changes() {
     if (now.auto_accept != announced_.auto_accept) changed.emplace_back("AutoAccept");
     if (now.wait_for_trust != announced_.wait_for_trust) changed.emplace_back("WaitForTrust");
     if (now.listen_addresses != announced_.listen_addresses) changed.emplace_back("ListenAddresses");
+    if (now.pairing_timeout != announced_.pairing_timeout) changed.emplace_back("PairingTimeout");
+    if (now.pairing_window != announced_.pairing_window) changed.emplace_back("PairingWindow");
+    if (now.pairing_result_time != announced_.pairing_result_time)
+        changed.emplace_back("PairingServiceResult");
     if (changed.empty() || !context_.may_emit()) return;
     announced_ = now;
     emitPropertiesChangedSignal(org::shipd::Hub1_adaptor::INTERFACE_NAME, changed);

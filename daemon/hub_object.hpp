@@ -35,8 +35,11 @@ private:
         std::string qr_code;
         bool auto_accept = false, wait_for_trust = true;
         std::vector<std::string> listen_addresses;
+        std::uint32_t pairing_timeout = 0;
+        std::uint64_t pairing_window = 0, pairing_result_time = 0;
     };
     Announced current() const;
+    void add_pairing(Announced& now) const; // the pairing properties' part of current()
 
     void ListPeers(sdbus::Result<std::vector<PeerEntry>>&& result) override;
     void ListDiscovered(sdbus::Result<std::vector<DiscoveredEntry>>&& result) override;
@@ -57,6 +60,20 @@ private:
     void AutoAccept(const bool& value) override;
     bool WaitForTrust() override;
     void WaitForTrust(const bool& value) override;
+
+    // Pairing (daemon/hub_object_pairing.cpp)
+    void RegisterAgent(sdbus::Result<>&& result, sdbus::ObjectPath path) override;
+    void UnregisterAgent(sdbus::Result<>&& result, sdbus::ObjectPath path) override;
+    void Block(sdbus::Result<>&& result, std::string ski) override;
+    void Unblock(sdbus::Result<>&& result, std::string ski) override;
+    void OpenPairingWindow(sdbus::Result<>&& result, std::uint32_t seconds) override;
+    void ClosePairingWindow(sdbus::Result<>&& result) override;
+    void RequestPairing(sdbus::Result<>&& result, std::string qr) override;
+    void StopPairingRequest(sdbus::Result<>&& result) override;
+    std::uint32_t PairingTimeout() override;
+    void PairingTimeout(const std::uint32_t& value) override;
+    std::uint64_t PairingWindow() override;
+    sdbus::Struct<std::string, std::string, std::string, std::uint64_t> PairingServiceResult() override;
 
     BusContext& context_;
     Announced announced_;

@@ -15,6 +15,8 @@
 #include "hub/hub.hpp"
 #include "logging.hpp"
 #include "mdns/browser.hpp"
+#include "mdns/pairing_service.hpp"
+#include "mdns/pairing_store.hpp"
 #include "mdns/publisher.hpp"
 #include "mdns/txt.hpp"
 #include "net/event_loop.hpp"
@@ -22,7 +24,9 @@
 #include "net/strand.hpp"
 #include "net/timer.hpp"
 #include "options.hpp"
+#include "ship_pairing.hpp"
 #include "shipd_version.hpp"
+#include "tls/fingerprint.hpp"
 #include "tls/identity.hpp"
 #include "util/atomic_file.hpp"
 
@@ -84,6 +88,17 @@ tls::Identity load_identity(const Options& options) {
     return tls::load_or_create_identity(options.state_dir, subject);
 }
 
+// The installation QR text with the Pairing Service's fields (FPH256, SPSEC) that let a device pair by
+// itself.
+std::string qr_text(const Options& options, const std::string& ship_id, const tls::Identity& identity,
+                    const mdns::PairingStore& store) {
+    const auto fingerprint = tls::certificate_fingerprint_pem(identity.certificate_pem);
+    if (!fingerprint) throw std::runtime_error("cannot compute the fingerprint of the own certificate");
+    return mdns::with_pairing_fields(
+        mdns::installation_qr_text(local_service(options, ship_id, identity.ski, 0, false)), *fingerprint,
+        store.secret());
+}
+
 int run(const Options& options, std::span<char* const> args) {
     // Before the strand exists: libwebsockets sizes its fd tables from the limit when its context is made.
     daemon::raise_fd_limit(options.max_connections);
@@ -113,6 +128,8 @@ int run(const Options& options, std::span<char* const> args) {
     // thing that comes from another thread.
     auto trust = hub::TrustStore::load(options.state_dir,
                                        [&strand](std::function<void()> fn) { strand.post(std::move(fn)); });
+    auto pairing_store = mdns::PairingStore::load(
+        options.state_dir, [&strand](std::function<void()> fn) { strand.post(std::move(fn)); });
 
     hub::HubConfig config;
     config.ship_id = ship_id;
@@ -130,7 +147,11 @@ int run(const Options& options, std::span<char* const> args) {
     config.rule = options.double_connection_rule == daemon::DoubleConnectionRule::legacy
                       ? hub::DoubleConnectionRule::legacy
                       : hub::DoubleConnectionRule::spec;
-    config.qr_code = mdns::installation_qr_text(local_service(options, ship_id, identity.ski, 0, false));
+    config.qr_code = qr_text(options, ship_id, identity, pairing_store);
+    config.pairing.timeout = std::chrono::seconds(options.pairing_timeout);
+    config.pairing.quiet_period = std::chrono::seconds(options.pairing_quiet_period);
+    config.pairing.max_pending = options.max_pending;
+    config.pairing.max_pending_per_address = options.max_pending_per_address;
 
     // One Avahi client on the loop for announcing and browsing (it waits for a missing avahi-daemon).
     mdns::AvahiSession avahi(strand.loop());
@@ -166,8 +187,16 @@ int run(const Options& options, std::span<char* const> args) {
         spdlog::error("D-Bus connection lost: {}", why);
         stop.request_stop();
     };
+    bus.pairing = &hub;
     daemon::DbusService dbus(strand.loop(), bus, hub, stop.get_token());
     hub.set_events(&dbus);
+    hub.set_pairing_events(&dbus.pairing_events());
+    daemon::ShipPairing pairing_service(
+        strand, options.mdns ? &avahi : nullptr, std::move(pairing_store), hub, hub,
+        daemon::ShipPairingIdentity{
+            ship_id, tls::certificate_fingerprint_pem(identity.certificate_pem).value_or(""), identity.ski});
+    pairing_service.start();
+    dbus.set_pairing_service(&pairing_service);
 
     auto reload = [&] {
         try {
@@ -176,8 +205,7 @@ int run(const Options& options, std::span<char* const> args) {
             if (publisher)
                 publisher->set_service(
                     local_service(next, ship_id, identity.ski, hub.port(), hub.auto_accept()));
-            dbus.set_qr_code(
-                mdns::installation_qr_text(local_service(next, ship_id, identity.ski, 0, false)));
+            dbus.set_qr_code(qr_text(next, ship_id, identity, pairing_service.store()));
             spdlog::info(
                 "configuration reloaded: brand, model, type, serial and categories are announced anew; "
                 "the other settings take effect at the next start");
@@ -233,7 +261,10 @@ int run(const Options& options, std::span<char* const> args) {
     strand.run();
     // Every peer had its polite close (or the bound passed). Calls that came in while stopping are answered
     // ShuttingDown, the name is given up, and what is queued is written.
+    pairing_service.close_window();
+    pairing_service.stop_request();
     dbus.close();
+    hub.set_pairing_events(nullptr);
     if (browser) browser->stop();
     if (publisher) publisher->stop();
     avahi.stop();
@@ -266,12 +297,13 @@ int main(int argc, char** argv) {
             // One line each, so that scripts can take it as it is: SKI=$(shipd --print-ski).
             const auto identity = load_identity(options);
             const auto ship_id = effective_ship_id(options, identity.ski);
-            if (options.action == daemon::Action::print_ski)
+            if (options.action == daemon::Action::print_ski) {
                 std::printf("%s\n", identity.ski.c_str());
-            else
-                std::printf("%s\n", mdns::installation_qr_text(
-                                        local_service(options, ship_id, identity.ski, 0, false))
-                                        .c_str());
+            } else {
+                // The pairing secret is part of the QR text: made here too if this is the first start.
+                const auto store = mdns::PairingStore::load(options.state_dir, [](std::function<void()>) {});
+                std::printf("%s\n", qr_text(options, ship_id, identity, store).c_str());
+            }
             return daemon::exit_ok;
         } catch (const std::exception& e) {
             std::fprintf(stderr, "shipd: %s\n", e.what());

@@ -426,6 +426,16 @@ Setter count_setter(unsigned Options::*field, unsigned max) {
     };
 }
 
+Setter range_setter(unsigned Options::*field, unsigned min, unsigned max, std::string_view unit) {
+    return [field, min, max, unit](const rapidjson::Value& v, Options& o) -> std::optional<std::string> {
+        if (!v.IsUint() || v.GetUint() < min || v.GetUint() > max)
+            return "must be a whole number of " + std::string(unit) + " from " + std::to_string(min) +
+                   " to " + std::to_string(max) + ", not " + json_text(v);
+        o.*field = v.GetUint();
+        return std::nullopt;
+    };
+}
+
 template <typename Enum, std::size_t N>
 Setter choice_setter(Enum Options::*field, const std::pair<std::string_view, Enum> (&choices)[N]) {
     std::vector<std::pair<std::string_view, Enum>> table(std::begin(choices), std::end(choices));
@@ -545,6 +555,10 @@ const std::map<std::string, Setter, std::less<>>& config_keys() {
         {"max_handshakes", count_setter(&Options::max_handshakes, max_connection_limit)},
         {"double_connection_rule", choice_setter(&Options::double_connection_rule, rule_names)},
         {"tls_max_version", choice_setter(&Options::tls_max_version, tls_names)},
+        {"pairing_timeout", range_setter(&Options::pairing_timeout, 1, 86400, "seconds")},
+        {"pairing_quiet_period", range_setter(&Options::pairing_quiet_period, 0, 86400, "seconds")},
+        {"max_pending", count_setter(&Options::max_pending, max_connection_limit)},
+        {"max_pending_per_address", count_setter(&Options::max_pending_per_address, max_connection_limit)},
     };
     return keys;
 }

@@ -69,6 +69,12 @@ struct Options {
     unsigned max_handshakes = 8; // connections not yet in data exchange
     DoubleConnectionRule double_connection_rule = DoubleConnectionRule::spec;
     TlsVersion tls_max_version = TlsVersion::tls1_3;
+    // Pairing requests of untrusted peers (lib/hub/pairing.hpp): their deadline, the quiet period after a
+    // denial, and their own budget (they never count against max_connections/max_handshakes).
+    unsigned pairing_timeout = 120;       // seconds, 1-86400
+    unsigned pairing_quiet_period = 600;  // seconds, 0-86400 (0: no quiet period)
+    unsigned max_pending = 16;            // untrusted connections at once
+    unsigned max_pending_per_address = 4; // of those, from one IP address
 
     // Where each setting came from, by config key: "FILE:LINE:COL: \"brand\"" or "--ship-id". Only for
     // messages about settings judged together (check_ship_identity); defaults have no entry.

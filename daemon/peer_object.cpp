@@ -92,4 +92,10 @@ void PeerObject::CancelPairing(sdbus::Result<>&& result) {
     answer_when_persisted(context, std::move(result), context.hub.cancel_pairing(ski));
 }
 
+void PeerObject::Blocked(const bool& value) {
+    if (!set_blocked_)
+        throw sdbus::Error("org.shipd.Hub1.Error.InvalidArgument", "Blocked cannot be set in this shipd");
+    set_blocked_(info_.ski, value);
+}
+
 } // namespace ship::daemon

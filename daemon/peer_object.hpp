@@ -2,6 +2,7 @@
 // the hub's per-peer methods on it (BlueZ Device1 style). Updates land at once; PropertiesChanged says what.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ public:
     bool update(ship::hub::PeerInfo info);
     // The properties whose value changed since the last call (or since the object was made).
     std::vector<std::string> take_changes();
+    // Writing Blocked calls this (it throws sdbus::Error to refuse); unset, the property is read-only.
+    void on_set_blocked(std::function<void(const std::string& ski, bool blocked)> handler) {
+        set_blocked_ = std::move(handler);
+    }
 
 private:
     std::vector<std::string> differences() const;
@@ -60,8 +65,13 @@ private:
     void SendData(sdbus::Result<>&& result, std::string json) override;
     void CancelPairing(sdbus::Result<>&& result) override;
 
+    std::uint64_t PairingDeadline() override { return info_.pairing_deadline_us; }
+    bool Blocked() override { return info_.blocked; }
+    void Blocked(const bool& value) override;
+
     BusContext& context_;
 
+    std::function<void(const std::string&, bool)> set_blocked_;
     ship::hub::PeerInfo info_;      // what Get returns
     ship::hub::PeerInfo announced_; // what the last PropertiesChanged (or InterfacesAdded) said
 };

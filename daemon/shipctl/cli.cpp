@@ -48,6 +48,24 @@ const std::vector<CommandSpec> all_commands = {
      "The text a commissioning app scans; render it with any QR tool, e.g. `qrencode -t ansi`.", 0, 0},
     {"auto-accept", "[on|off]", "show or set whether untrusted peers are accepted without asking",
      "Mirrors the mDNS TXT `register`; an accepted peer becomes trusted.", 0, 1},
+    {"pending", "", "pairing requests waiting for a decision: SKI, SHIP ID, address, device, time left",
+     "Unknown peers whose hello waits (state received-pairing-request). Answer with `shipctl trust SKI`\n"
+     "or `shipctl cancel SKI`, or let `shipctl agent` ask you.",
+     0, 0},
+    {"agent", "", "answer pairing requests interactively (y/n), as the registered pairing agent",
+     "Registers shipctl as shipd's pairing agent (org.shipd.Hub1.Agent1) and prints each request with\n"
+     "its details, asking yes or no: yes trusts the peer, no denies it (its new requests are refused for\n"
+     "pairing_quiet_period). Requests decided elsewhere, expired or gone are shown as cancelled. If another\n"
+     "agent is registered, this one waits in line and takes over when that one leaves. Ctrl-C stops.\n"
+     "With --json, one JSON object per event (request, cancel, approved, denied, release).",
+     0, 0},
+    {"block", "SKI", "refuse a SKI inside TLS from now on (persisted); closes its connection",
+     "A blocked SKI never reaches the SHIP handshake and is never dialled; trust is kept for when it\n"
+     "is unblocked. Works for a SKI shipd has not seen yet (give the full SKI).",
+     1, 1},
+    {"unblock", "SKI", "lift a block", "The peer may connect (and, if trusted, is dialled) again.", 1, 1},
+    {"info", "SKI", "every property shipd has for one peer",
+     "SHIP ID, state, error, trust, connection, address, device, counters, PairingDeadline, Blocked.", 1, 1},
     {"help", "[COMMAND]", "this text, or one command's", "", 0, 1},
 };
 

@@ -17,6 +17,7 @@
 #include <rapidjson/writer.h>
 
 #include "hub_client.hpp"
+#include "pairing_commands.hpp"
 #include "ski_prefix.hpp"
 #include "table.hpp"
 
@@ -564,9 +565,11 @@ int run_command(const Invocation& inv) {
         {"monitor", cmd_monitor},       {"qr", cmd_qr},           {"auto-accept", cmd_auto_accept},
     };
     const auto it = table.find(inv.command);
-    if (it == table.end()) throw CliError(exit_usage, "unknown command '" + inv.command + "'");
+    if (it == table.end() && !is_pairing_command(inv.command))
+        throw CliError(exit_usage, "unknown command '" + inv.command + "'");
     HubClient client(inv);
     client.wait_for_service();
+    if (it == table.end()) return run_pairing_command(client, inv);
     return it->second(client, inv);
 }
 

@@ -62,6 +62,8 @@ public:
     std::vector<HubSignal> take_signals();
 
     const Invocation& invocation() const { return inv_; }
+    // For objects shipctl exports itself (the pairing agent).
+    sdbus::IConnection& connection() { return *connection_; }
 
 private:
     class Proxy;

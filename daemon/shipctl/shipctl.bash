@@ -2,7 +2,7 @@
 # `shipctl discovered --json`), asked on the same bus as the command line being completed.
 # Needs nothing but bash; works with or without the bash-completion package.
 
-_shipctl_commands="status peers discovered trust untrust connect disconnect cancel send monitor qr auto-accept help"
+_shipctl_commands="status peers discovered trust untrust connect disconnect cancel send monitor qr auto-accept pending agent block unblock info help"
 _shipctl_options="--json --system --session --bus-address --wait --help --version"
 
 # SKIs shipd knows: `_shipctl_skis BUSARGS... -- peers|discovered...`
@@ -69,7 +69,8 @@ _shipctl() {
     local n=${#args[@]} candidates=""
     case $command in
     trust) ((n == 0)) && candidates=$(_shipctl_skis "${bus[@]}" -- discovered peers) ;;
-    untrust | disconnect | cancel) ((n == 0)) && candidates=$(_shipctl_skis "${bus[@]}" -- peers) ;;
+    untrust | disconnect | cancel | unblock | info) ((n == 0)) && candidates=$(_shipctl_skis "${bus[@]}" -- peers) ;;
+    block) ((n == 0)) && candidates=$(_shipctl_skis "${bus[@]}" -- peers discovered) ;;
     connect) ((n == 0)) && candidates=$(_shipctl_skis "${bus[@]}" -- peers discovered) ;;
     send)
         if ((n == 0)); then candidates=$(_shipctl_skis "${bus[@]}" -- peers); fi

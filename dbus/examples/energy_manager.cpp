@@ -3,7 +3,18 @@
 // NodeManagement detailed-discovery read, print the reply, exit. `--respond` plays the device side instead:
 // it answers such reads with a small wallbox description (shipd itself does not speak SPINE).
 //
+// What an app author should copy (see the comments where each happens):
+// - pairing: `--agent` registers the app as shipd's pairing agent (org.shipd.Hub1.Agent1). shipd then asks
+//   it about every unknown device (AuthorizePeer, with SKI, address, brand/model and deadline); it approves
+//   the SKI given with --ski (or any device without --ski) and denies the rest. Requests that end otherwise
+//   arrive as Cancel; Release when shipd stops. shipd forgets agents when it restarts: re-register then.
+// - reconnect: a peer that goes away while we wait is waited for again (shipd redials trusted peers), and
+//   the read is sent again on its new connection.
+// - errors: every D-Bus error has a name (org.shipd.Hub1.Error.*); NotConnected means "wait for
+//   PeerConnected", the rest are reported. PeerStateChanged with state error says why a handshake failed.
+//
 //   shipd-em-example [--system|--session|--bus-address ADDR] [--ski SKI] [--timeout SECONDS]
+//                    [--agent [--pair-only]]
 //   shipd-em-example --respond [--system|--session|--bus-address ADDR] [--once]
 #include <poll.h>
 #include <signal.h>
@@ -27,6 +38,7 @@
 #include <rapidjson/writer.h>
 #include <sdbus-c++/sdbus-c++.h>
 
+#include "hub1_adaptor.hpp"
 #include "hub1_proxy.hpp"
 
 namespace {
@@ -52,12 +64,51 @@ private:
     void onPeerDisconnected(const std::string& ski, const std::string&) override {
         events.push_back({"disconnected", ski, {}});
     }
-    void onPeerStateChanged(const std::string&, const std::string&, const std::string&) override {}
+    void onPeerStateChanged(const std::string& ski, const std::string& state,
+                            const std::string& error) override {
+        // The reason a handshake failed (or a pairing request ended): worth showing to the user.
+        if (state == "error" || state == "remote-denied-trust") events.push_back({"failed", ski, error});
+    }
     void onPeerShipIDChanged(const std::string&, const std::string&) override {}
     void onDiscoveredChanged() override {}
     void onDataReceived(const std::string& ski, const std::string& json) override {
         events.push_back({"data", ski, json});
     }
+};
+
+// The app's pairing agent. Handlers only decide and record; the main loop prints and acts.
+class PairingAgent final : public sdbus::AdaptorInterfaces<org::shipd::Hub1::Agent1_adaptor> {
+public:
+    static constexpr const char* path = "/org/shipd/examples/energy_manager/agent";
+    PairingAgent(sdbus::IConnection& connection, std::string wanted)
+        : AdaptorInterfaces(connection, path)
+        , wanted_(std::move(wanted)) {
+        registerAdaptor();
+    }
+    ~PairingAgent() { unregisterAdaptor(); }
+    std::deque<std::string> log;
+    bool released = false;
+
+private:
+    // Answer at once or keep `result` and answer later (a UI would ask its user): either is fine, shipd
+    // does not wait for the app. No answer before details["Deadline"] means the request expires.
+    void AuthorizePeer(sdbus::Result<bool>&& result, sdbus::ObjectPath,
+                       std::map<std::string, sdbus::Variant> details) override {
+        const auto ski = details["SKI"].get<std::string>();
+        const bool approve = wanted_.empty() || ski == wanted_;
+        log.push_back(std::string(approve ? "approving" : "denying") + " pairing request from " + ski +
+                      " at " + details["Host"].get<std::string>() + ":" +
+                      std::to_string(details["Port"].get<std::uint16_t>()));
+        result.returnResults(approve);
+    }
+    void Cancel(const sdbus::ObjectPath& peer, const std::string& reason) override {
+        log.push_back("pairing request of " + std::string(peer) + " ended: " + reason);
+    }
+    void Release() override {
+        log.push_back("released by shipd");
+        released = true;
+    }
+    std::string wanted_;
 };
 
 // Processes the bus until `done()`, the deadline, or Ctrl-C (then returns false).
@@ -190,7 +241,7 @@ int usage(const char* why) {
 
 int main(int argc, char** argv) {
     std::string bus_address, ski;
-    bool session = false, respond = false, once = false;
+    bool session = false, respond = false, once = false, agent_wanted = false, pair_only = false;
     double timeout_s = 60;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -209,6 +260,10 @@ int main(int argc, char** argv) {
             respond = true;
         else if (a == "--once")
             once = true;
+        else if (a == "--agent")
+            agent_wanted = true;
+        else if (a == "--pair-only")
+            pair_only = true;
         else
             return usage(("unknown argument " + a).c_str());
     }
@@ -252,6 +307,47 @@ int main(int argc, char** argv) {
 
         const auto deadline =
             Clock::now() + std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
+
+        // Pairing: one agent per app; a second app's agent waits in line behind ours. shipd forgets agents
+        // when it restarts, so an app that lives longer than shipd registers again when the name returns.
+        std::unique_ptr<PairingAgent> agent;
+        std::unique_ptr<sdbus::IProxy> bus_watch;
+        if (agent_wanted) {
+            agent = std::make_unique<PairingAgent>(*bus, ski);
+            hub.RegisterAgent(sdbus::ObjectPath(PairingAgent::path));
+            std::cerr << "registered as shipd's pairing agent" << std::endl;
+            bus_watch = sdbus::createProxy(*bus, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+            bus_watch->uponSignal("NameOwnerChanged")
+                .onInterface("org.freedesktop.DBus")
+                .call([&hub](const std::string& name, const std::string&, const std::string& owner) {
+                    if (name == "org.shipd.Hub1" && !owner.empty())
+                        hub.events.push_back({"shipd-back", {}, {}});
+                });
+            bus_watch->finishRegistration();
+        }
+        // Between pumps: what the agent and the signals reported, printed and acted on here.
+        auto report = [&] {
+            if (agent)
+                for (; !agent->log.empty(); agent->log.pop_front())
+                    std::cerr << "agent: " << agent->log.front() << std::endl;
+            for (auto it = hub.events.begin(); it != hub.events.end();) {
+                if (it->name == "failed") {
+                    std::cerr << "SHIP with " << it->ski << " failed: " << it->json << std::endl;
+                } else if (it->name == "shipd-back" && agent) {
+                    try {
+                        hub.RegisterAgent(sdbus::ObjectPath(PairingAgent::path));
+                        std::cerr << "shipd is back: registered as its pairing agent again" << std::endl;
+                    } catch (const sdbus::Error& e) {
+                        std::cerr << "shipd is back, but RegisterAgent failed: " << e.getMessage()
+                                  << std::endl;
+                    }
+                } else {
+                    ++it;
+                    continue;
+                }
+                it = hub.events.erase(it);
+            }
+        };
         // A peer that is already connected will do; otherwise wait for one (or for the one asked for).
         for (const auto& p : hub.ListPeers())
             if (p.get<4>() && (ski.empty() || p.get<0>() == ski)) {
@@ -265,6 +361,7 @@ int main(int argc, char** argv) {
             std::cerr << "waiting for " << (ski.empty() ? std::string("a SHIP peer") : ski)
                       << " to connect to shipd " << own << " …" << std::endl;
             const bool ok = pump(*bus, stop_fd, deadline, [&] {
+                report();
                 for (; !hub.events.empty(); hub.events.pop_front())
                     if (hub.events.front().name == "connected" &&
                         (ski.empty() || hub.events.front().ski == ski)) {
@@ -279,14 +376,37 @@ int main(int argc, char** argv) {
                 return 1;
             }
         }
+        report();
+        if (pair_only) {
+            std::cerr << "paired with " << ski << " and connected" << std::endl;
+            close(stop_fd);
+            return 0;
+        }
 
         const std::int64_t msg_counter = 1;
-        hub.SendData(ski, discovery_read(msg_counter));
-        std::cerr << "sent a NodeManagement detailed-discovery read to " << ski << std::endl;
+        // Reconnect: sent again whenever the peer comes back; NotConnected only means "not yet".
+        bool sent = false;
+        auto send_read = [&] {
+            try {
+                hub.SendData(ski, discovery_read(msg_counter));
+                sent = true;
+                std::cerr << "sent a NodeManagement detailed-discovery read to " << ski << std::endl;
+            } catch (const sdbus::Error& e) {
+                if (e.getName() != "org.shipd.Hub1.Error.NotConnected") throw;
+                std::cerr << ski << " is not connected; waiting for it to come back" << std::endl;
+            }
+        };
+        send_read();
         rapidjson::Document reply;
         const bool got = pump(*bus, stop_fd, deadline, [&] {
+            report();
             for (; !hub.events.empty(); hub.events.pop_front()) {
                 const Event& e = hub.events.front();
+                if (e.ski == ski && e.name == "disconnected") {
+                    sent = false;
+                    std::cerr << ski << " went away; shipd dials it again, waiting" << std::endl;
+                }
+                if (e.ski == ski && e.name == "connected" && !sent) send_read();
                 if (e.name != "data" || e.ski != ski) continue;
                 reply.Parse(e.json.c_str());
                 if (!reply.HasParseError() && is_discovery(reply, "reply") &&

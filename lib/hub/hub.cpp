@@ -141,16 +141,18 @@ Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
     , timers_(strand)
     , random_(config_.random_seed ? SeededRandom(*config_.random_seed) : SeededRandom::from_entropy())
     , registry_(config_.local_ski, config_.rule, stop_)
-    , scheduler_(timers_, random_, stop_,
-                 DialScheduler::Hooks{
-                     [this](const std::string& ski) {
-                         return !stopping_ && trust_.is_trusted(ski) && !registry_.is_connected(ski);
-                     },
-                     [this](const std::string& ski) { return address_for(ski); },
-                     [this](const std::string& ski, const PeerAddress& address, DialTicket ticket) {
-                         return dial(ski, address, std::move(ticket));
-                     }})
+    , scheduler_(
+          timers_, random_, stop_,
+          DialScheduler::Hooks{[this](const std::string& ski) {
+                                   return !stopping_ && trust_.is_trusted(ski) && !trust_.is_blocked(ski) &&
+                                          !registry_.is_connected(ski);
+                               },
+                               [this](const std::string& ski) { return address_for(ski); },
+                               [this](const std::string& ski, const PeerAddress& address, DialTicket ticket) {
+                                   return dial(ski, address, std::move(ticket));
+                               }})
     , passive_(timers_, stop_, config_.passive_wait)
+    , pairing_(timers_, config_.pairing, [this](const PairingBook::Entry& entry) { pairing_expired(entry); })
     , connects_(timers_, config_.connect_wait, [this](const std::string& ski) {
         // How far the peer got, for a Connect that timed out.
         auto it = peers_.find(ski);
@@ -194,6 +196,9 @@ void Hub::start() {
     server.tls12_only = config_.tls12_only;
     server.link = config_.link;
     server.admit = [this](const std::shared_ptr<net::Link>& link) { return admit(link); };
+    server.refuse_in_tls = [this](const std::string& ski, const std::string& remote) {
+        return refuse_in_tls(ski, remote);
+    };
     server.on_handshake_failed = [](const net::HandshakeFailure& failure) {
         // An empty address: the peer had already hung up (getpeername fails), e.g. a dial it abandoned.
         spdlog::warn("TLS handshake from {} refused: {}",
@@ -215,6 +220,10 @@ void Hub::start() {
         publish(peer.ski);
         scheduler_.request(peer.ski);
     }
+    for (const auto& ski : trust_.blocked()) { // so that an app can see, and lift, the block
+        record(ski);
+        publish(ski);
+    }
 }
 
 std::uint16_t Hub::port() const {
@@ -234,12 +243,16 @@ net::Admission Hub::admit(const std::shared_ptr<net::Link>& link) {
     if (stopping_) return net::Admission::refuse("shutting down");
     const std::string& ski = link->peer_ski();
     const util::LogScope scope(ski); // what follows decides about this one peer
-    if (connections_.size() + held_links_.size() >= config_.max_connections) {
+    // Normally refused inside TLS already (refuse_in_tls); a block set during its handshake lands here.
+    if (trust_.is_blocked(ski)) return net::Admission::refuse("SHIP: this SKI is blocked", 403);
+    // Untrusted peers have a budget of their own and never count below: they cannot keep a trusted one out.
+    if (untrusted_peer(*link)) {
+        if (auto refused = admit_untrusted(link)) return *refused;
+    } else if (trusted_connections() >= config_.max_connections) {
         spdlog::warn("refused SHIP connection from {} ({}): {} connections is the limit",
                      link->remote_address(), short_ski(ski), config_.max_connections);
         return net::Admission::refuse("too many connections");
-    }
-    if (handshakes_in_progress() >= config_.max_handshakes) {
+    } else if (trusted_handshakes() >= config_.max_handshakes) {
         spdlog::warn("refused SHIP connection from {} ({}): {} handshakes in progress is the limit",
                      link->remote_address(), short_ski(ski), config_.max_handshakes);
         return net::Admission::refuse("too many SHIP handshakes in progress");
@@ -308,6 +321,7 @@ std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& lin
         return nullptr;
     }
     connections_[link->id()] = built;
+    pairing_registered(*built);
     spdlog::info("SHIP {} {} from {} registered{}", short_ski(ski), to_string(direction),
                  link->remote_address(), result.evicted ? " (replaces the previous connection)" : "");
     if (result.lost_connected) {
@@ -357,6 +371,13 @@ void Hub::retry_held(const std::string& ski) {
         held_links_.erase(h->link->id());
         h->wait.reset();
         if (!h->link->is_closed()) offer(h->link, held.direction, std::move(h->early), false);
+    }
+}
+
+void Hub::close_held(const std::string& ski, std::uint16_t code, std::string_view reason) {
+    for (auto& held : passive_.take_ski(ski)) {
+        held.item->wait.reset();
+        held.item->link->close(code, reason);
     }
 }
 
@@ -459,13 +480,6 @@ bool Hub::is_owner(const PeerConnection& connection) const {
     return registry_.find(connection.ski()).get() == &connection;
 }
 
-std::size_t Hub::handshakes_in_progress() const {
-    std::size_t n = 0;
-    for (const auto& [id, c] : connections_)
-        if (c->alive() && !c->in_data_exchange()) ++n;
-    return n + held_links_.size();
-}
-
 void Hub::on_state(PeerConnection& connection, PeerState state, const std::string& error) {
     if (!is_owner(connection)) return;
     auto& rec = record(connection.ski());
@@ -483,8 +497,10 @@ void Hub::on_state(PeerConnection& connection, PeerState state, const std::strin
             auto it = connections_.find(id);
             if (it == connections_.end() || !is_owner(*it->second) || !it->second->awaiting_trust()) return;
             spdlog::info("SHIP {}: trusted before its hello; approving it now", short_ski(ski));
-            it->second->approve();
+            approve_pending(*it->second,
+                            trust_.is_trusted(ski) ? "approved by Trust" : "approved by AutoAccept");
         });
+    pairing_state(connection, state);
 }
 
 void Hub::on_ship_id(PeerConnection& connection, const std::string& ship_id) {
@@ -537,6 +553,7 @@ void Hub::on_ended(PeerConnection& connection, const net::CloseInfo& info) {
     auto keep = connections_.extract(connection.id()); // `connection` lives until this function returns
     const std::string ski = connection.ski();
     const std::string how = connection.end_description(describe(info));
+    pairing_ended(connection, info);
     spdlog::info("SHIP {} {} ended in {}: {}", short_ski(ski), to_string(connection.direction()),
                  connection.ship_state(), how);
     const auto removal = registry_.remove_if_matches(ski, connection);
@@ -625,8 +642,16 @@ void Hub::refresh_record(const std::string& ski) {
             rec.port = d.port;
         }
     }
+    rec.blocked = trust_.is_blocked(ski);
     if (auto owner = registry_.find(ski)) {
         if (auto* c = dynamic_cast<PeerConnection*>(owner.get())) {
+            // Who is asking: an incoming peer's address is where its connection comes from (from the first
+            // byte on), whatever it announces over mDNS.
+            if (c->direction() == Direction::incoming)
+                if (auto [host, port] = split_host_port(c->link().remote_address()); !host.empty()) {
+                    rec.host = std::move(host);
+                    rec.port = port;
+                }
             const auto& s = c->stats();
             rec.messages_in = s.messages_in;
             rec.messages_out = s.messages_out;
@@ -642,8 +667,8 @@ void Hub::publish(const std::string& ski) {
 }
 
 void Hub::forget_if_unknown(const std::string& ski) {
-    if (trust_.is_trusted(ski) || discovered_.contains(ski) || registry_.contains(ski) ||
-        connects_.pending(ski))
+    if (trust_.is_trusted(ski) || trust_.is_blocked(ski) || discovered_.contains(ski) ||
+        registry_.contains(ski) || connects_.pending(ski))
         return;
     if (peers_.erase(ski) && events_) events_->peer_removed(ski);
 }
@@ -704,6 +729,7 @@ void Hub::set_auto_accept(bool on) {
     if (config_.auto_accept == on) return;
     config_.auto_accept = on;
     if (config_.on_auto_accept_changed) config_.on_auto_accept_changed(on);
+    if (on) approve_all_pending("approved by AutoAccept");
 }
 
 namespace {
@@ -725,10 +751,12 @@ Result Hub::trust(std::string_view input) {
     if (stopping_) return error(ErrorCode::shutting_down, "shipd is shutting down");
     if (ski == config_.local_ski)
         return error(ErrorCode::invalid_argument, "SKI " + ski + " is this node's own");
+    if (trust_.is_blocked(ski))
+        return error(ErrorCode::blocked, "peer " + ski + " is blocked: unblock it first (Blocked = false)");
     trust_.trust(ski, peers_.contains(ski) ? peers_.at(ski).ship_id : std::string());
+    pairing_.forgive(ski);
     spdlog::info("SHIP {}: trusted by the user", short_ski(ski));
-    if (auto owner = registry_.find(ski))
-        if (auto* c = dynamic_cast<PeerConnection*>(owner.get()); c && c->awaiting_trust()) c->approve();
+    if (auto* c = pending_connection(ski)) approve_pending(*c, "approved by Trust");
     record(ski);
     publish(ski);
     scheduler_.request_now(ski);
@@ -771,6 +799,8 @@ Result Hub::connect_and_report(std::string_view input, std::string_view host, st
     if (stopping_) return error(ErrorCode::shutting_down, "shipd is shutting down");
     if (!trust_.is_trusted(ski))
         return error(ErrorCode::not_trusted, "peer " + ski + " is not trusted: call Trust first");
+    if (trust_.is_blocked(ski))
+        return error(ErrorCode::blocked, "peer " + ski + " is blocked: unblock it first (Blocked = false)");
     std::optional<PeerAddress> asked;
     if (!host.empty() || port != 0) {
         if (host.empty()) return error(ErrorCode::invalid_argument, "host is empty");
@@ -815,7 +845,7 @@ Result Hub::cancel_pairing(std::string_view input) {
     const bool pending = c && c->awaiting_trust();
     if (!pending && !trust_.is_trusted(ski))
         return error(ErrorCode::unknown_peer, "no pairing with " + ski + " is pending");
-    if (pending) c->deny();
+    if (pending) deny_pending(*c, "denied by CancelPairing", true);
     if (trust_.is_trusted(ski)) {
         if (auto r = untrust(ski)) return r;
     }

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@
 #include "hub/connect_requests.hpp"
 #include "hub/dial_scheduler.hpp"
 #include "hub/hub_api.hpp"
+#include "hub/pairing.hpp"
+#include "hub/pairing_api.hpp"
 #include "hub/passive_waits.hpp"
 #include "hub/peer_connection.hpp"
 #include "hub/registry.hpp"
@@ -42,6 +45,8 @@ struct HubConfig {
     unsigned max_connections = 32;
     unsigned max_handshakes = 8;
     DoubleConnectionRule rule = DoubleConnectionRule::spec;
+    // Untrusted peers: their own budget, request deadline and quiet period (lib/hub/pairing.hpp).
+    PairingLimits pairing;
 
     net::LinkSettings link;
     std::chrono::milliseconds connect_timeout{10'000};
@@ -58,7 +63,7 @@ struct HubConfig {
 
 // Strand only: construct it on the thread that made the Strand, before Strand::run(); it registers its stop
 // handler there. Stop: every connection gets one polite close, dials are cancelled, then Strand::finish().
-class Hub final : public HubApi, private PeerConnectionOwner {
+class Hub final : public HubApi, public PairingApi, private PeerConnectionOwner {
 public:
     Hub(net::Strand& strand, HubConfig config, TrustStore trust);
     ~Hub() override;
@@ -102,6 +107,18 @@ public:
     Result connect_and_report(std::string_view ski, std::string_view host, std::uint16_t port,
                               ConnectDone done) override;
 
+    // PairingApi (lib/hub/hub_pairing.cpp)
+    void set_pairing_events(PairingEvents* events) override { pairing_events_ = events; }
+    std::vector<PairingRequest> pairing_requests() const override;
+    Result answer_pairing(std::uint64_t request, bool approve, std::string_view who) override;
+    Result abandon_pairing(std::uint64_t request, std::string_view reason) override;
+    std::chrono::seconds pairing_timeout() const override { return pairing_.limits().timeout; }
+    Result set_pairing_timeout(std::chrono::seconds timeout) override;
+    Result set_blocked(std::string_view ski, bool blocked) override;
+    void trust_certificate(std::string_view fingerprint, std::string_view ship_id) override;
+    void expect_certificate(std::string_view ski, std::string_view fingerprint) override;
+    const PairingBook& pairing_book() const noexcept { return pairing_; }
+
 private:
     class DialAttempt;
     class HeldLink;
@@ -130,10 +147,10 @@ private:
     void held_wait_over(Held held);
     void held_ended(std::uint64_t link_id);
     void retry_held(const std::string& ski);
+    void close_held(const std::string& ski, std::uint16_t code, std::string_view reason);
 
     ship::ConnectionConfig sme_config(const std::string& ski) const;
     bool is_owner(const PeerConnection& connection) const;
-    std::size_t handshakes_in_progress() const;
     std::optional<PeerAddress> address_for(const std::string& ski) const;
 
     // Known peers (trusted, discovered or connected) and their D-Bus objects.
@@ -144,6 +161,25 @@ private:
 
     void shutdown();
     void maybe_finish();
+
+    // Pairing (lib/hub/hub_pairing.cpp): untrusted connections, their requests, blocking.
+    bool untrusted_peer(const net::Link& link);
+    std::optional<net::Admission> admit_untrusted(const std::shared_ptr<net::Link>& link);
+    std::optional<std::string> refuse_in_tls(const std::string& ski, const std::string& remote);
+    void pairing_registered(PeerConnection& connection);
+    void pairing_state(PeerConnection& connection, PeerState state);
+    void pairing_ended(const PeerConnection& connection, const net::CloseInfo& info);
+    void pairing_expired(const PairingBook::Entry& entry);
+    // Ends the request of this connection (if one was asked) with `reason`, and takes it out of the book.
+    void end_request(std::uint64_t connection_id, const std::string& reason);
+    void finish_request(const PairingBook::Entry& entry, const std::string& reason);
+    PairingRequest request_of(const PairingBook::Entry& entry) const;
+    PeerConnection* pending_connection(const std::string& ski);
+    void approve_pending(PeerConnection& connection, const std::string& reason);
+    void deny_pending(PeerConnection& connection, const std::string& reason, bool quiet);
+    void approve_all_pending(const std::string& reason);
+    std::size_t trusted_connections() const;
+    std::size_t trusted_handshakes() const;
 
     net::Strand& strand_;
     HubConfig config_;
@@ -157,6 +193,13 @@ private:
     Registry registry_;
     DialScheduler scheduler_;
     PassiveWaits<std::shared_ptr<HeldLink>> passive_;
+    PairingBook pairing_;
+    BurstLog refused_log_;
+    PairingEvents* pairing_events_ = nullptr;
+    std::set<std::uint64_t> untrusted_ids_; // connections admitted untrusted, until trusted or ended
+    std::map<std::string, std::string, std::less<>> trusted_certificates_;  // fingerprint → SHIP ID
+    std::map<std::string, std::string, std::less<>> expected_certificates_; // SKI → fingerprint
+    std::map<std::uint64_t, std::uint64_t> request_deadlines_us_;           // connection → wall deadline
 
     std::unique_ptr<net::Client> client_;
     std::vector<std::unique_ptr<net::Server>> servers_; // one per listen address, all on one port

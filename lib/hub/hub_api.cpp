@@ -22,6 +22,8 @@ std::string_view to_string(ErrorCode code) {
         return "ConnectFailed";
     case ErrorCode::timeout:
         return "Timeout";
+    case ErrorCode::blocked:
+        return "Blocked";
     }
     return "InvalidArgument";
 }

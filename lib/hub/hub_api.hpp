@@ -31,6 +31,8 @@ struct PeerInfo {
     // epoch, 0 = none yet). Kept when the next attempt succeeds: it says what went wrong last time.
     std::string last_error;
     std::uint64_t last_error_time_us = 0;
+    std::uint64_t pairing_deadline_us = 0; // µs since the epoch while a pairing request waits, else 0
+    bool blocked = false;                  // refused inside TLS, never dialled (persisted)
 };
 
 struct DiscoveredService {
@@ -52,7 +54,8 @@ enum class ErrorCode {
     invalid_argument,
     shutting_down,
     connect_failed, // a Connect's dial or handshake failed; the message says why
-    timeout         // a Connect did not reach data exchange in time
+    timeout,        // a Connect did not reach data exchange in time
+    blocked
 };
 std::string_view to_string(ErrorCode code); // "InvalidSKI", "UnknownPeer", ...
 

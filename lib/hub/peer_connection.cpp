@@ -48,10 +48,11 @@ void PeerConnection::approve() {
     run_actions();
 }
 
-void PeerConnection::deny() {
+void PeerConnection::deny(std::string_view reason) {
     if (!begin_close()) return;
-    if (closed_by_us_.empty()) closed_by_us_ = "pairing cancelled by the user";
-    sme_.deny(std::chrono::steady_clock::now());
+    if (closed_by_us_.empty())
+        closed_by_us_ = reason.empty() ? "pairing cancelled by the user" : std::string(reason);
+    sme_.deny(std::chrono::steady_clock::now(), reason);
     run_actions();
 }
 

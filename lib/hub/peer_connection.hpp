@@ -59,7 +59,7 @@ public:
     // The user's answers while hello is pending.
     bool awaiting_trust() const { return sme_.awaiting_trust(); }
     void approve();
-    void deny();
+    void deny(std::string_view reason = {}); // reason: see ship::Connection::deny
     // Trust withdrawn: SHIP close with removedConnection (data exchange) or WebSocket 4500. Owns the close.
     void remove_trust();
     // One SPINE message (plain JSON, already checked to be a datagram): converted, and refused without

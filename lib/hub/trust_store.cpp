@@ -8,6 +8,7 @@
 #include <ctime>
 #include <deque>
 #include <limits>
+#include <set>
 #include <utility>
 
 #include <rapidjson/document.h>
@@ -28,6 +29,9 @@ namespace {
 constexpr int file_version = 1;
 
 using Peers = std::map<std::string, TrustedPeer, std::less<>>;
+// Blocked SKIs, trusted or not (a blocked peer is refused inside TLS; trust is kept for when it is
+// unblocked).
+using Blocked = std::set<std::string, std::less<>>;
 // SKI → sequence number of its last change.
 using Changes = std::map<std::string, std::uint64_t, std::less<>>;
 
@@ -61,10 +65,16 @@ std::string ski_member(const rapidjson::Value& object, std::string_view where) {
     return *canonical;
 }
 
-// One peer as the snapshot's "peers" entries and the journal's put records hold it.
-TrustedPeer parse_peer(const rapidjson::Value& entry, const std::string& where) {
+// One peer as the snapshot's "peers" entries and the journal's put records hold it; `blocked` gets the
+// optional "blocked" member (absent in files from before blocking existed: false).
+TrustedPeer parse_peer(const rapidjson::Value& entry, const std::string& where, bool& blocked) {
     TrustedPeer peer;
     peer.ski = ski_member(entry, where);
+    blocked = false;
+    if (entry.HasMember("blocked")) {
+        if (!entry["blocked"].IsBool()) throw Corrupt{where + ": \"blocked\" is not true or false"};
+        blocked = entry["blocked"].GetBool();
+    }
     if (entry.HasMember("shipId")) peer.ship_id = string_member(entry, "shipId", where);
     if (entry.HasMember("address")) {
         const auto& a = entry["address"];
@@ -84,6 +94,7 @@ TrustedPeer parse_peer(const rapidjson::Value& entry, const std::string& where) 
 
 struct Snapshot {
     Peers peers;
+    Blocked blocked;
     std::uint64_t sequence = 0; // the last journal record it covers; files written before the journal have 0
 };
 
@@ -108,18 +119,37 @@ Snapshot parse_snapshot(const std::string& text) {
     for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
         const std::string where = "peers[" + std::to_string(i) + "]";
         if (!list[i].IsObject()) throw Corrupt{where + " is not an object"};
-        TrustedPeer peer = parse_peer(list[i], where);
+        bool blocked = false;
+        TrustedPeer peer = parse_peer(list[i], where, blocked);
         if (!snapshot.peers.emplace(peer.ski, peer).second)
             throw Corrupt{where + ": SKI " + peer.ski + " appears twice"};
+        if (blocked) snapshot.blocked.insert(peer.ski);
+    }
+    // Blocked SKIs that are not trusted (older files have none).
+    if (doc.HasMember("blocked")) {
+        const auto& untrusted = doc["blocked"];
+        if (!untrusted.IsArray()) throw Corrupt{"\"blocked\" is not an array"};
+        for (rapidjson::SizeType i = 0; i < untrusted.Size(); ++i) {
+            const std::string where = "blocked[" + std::to_string(i) + "]";
+            if (!untrusted[i].IsString()) throw Corrupt{where + " is not a string"};
+            auto canonical = ship::normalize_ski(untrusted[i].GetString());
+            if (!canonical)
+                throw Corrupt{where + ": \"" + std::string(untrusted[i].GetString()) + "\" is not a SKI"};
+            if (snapshot.peers.contains(*canonical))
+                throw Corrupt{where + ": SKI " + *canonical + " is listed in \"peers\" too"};
+            snapshot.blocked.insert(*canonical);
+        }
     }
     return snapshot;
 }
 
-// A journal line: {"seq":N,"op":"put",<peer fields>} or {"seq":N,"op":"remove","ski":".."}.
+// A journal line: {"seq":N,"op":"put",<peer fields>[,"blocked":true]}, {"seq":N,"op":"block","ski":".."}
+// (blocked, not trusted) or {"seq":N,"op":"remove","ski":".."} (neither).
 struct Record {
     std::uint64_t seq = 0;
     std::string ski;
-    std::optional<TrustedPeer> put; // nullopt: removed
+    std::optional<TrustedPeer> put; // nullopt: not trusted
+    bool blocked = false;
 };
 
 Record parse_record(std::string_view line, const std::string& where) {
@@ -135,8 +165,11 @@ Record parse_record(std::string_view line, const std::string& where) {
     record.seq = seq.GetUint64();
     const std::string op = string_member(doc, "op", where);
     if (op == "put") {
-        record.put = parse_peer(doc, where);
+        record.put = parse_peer(doc, where, record.blocked);
         record.ski = record.put->ski;
+    } else if (op == "block") {
+        record.ski = ski_member(doc, where);
+        record.blocked = true;
     } else if (op == "remove") {
         record.ski = ski_member(doc, where);
     } else {
@@ -193,7 +226,7 @@ void write_peer_fields(Writer& w, const TrustedPeer& peer) {
     }
 }
 
-std::string serialize_snapshot(const Peers& peers, std::uint64_t sequence) {
+std::string serialize_snapshot(const Peers& peers, const Blocked& blocked, std::uint64_t sequence) {
     rapidjson::StringBuffer buffer;
     rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buffer);
     w.StartObject();
@@ -206,15 +239,28 @@ std::string serialize_snapshot(const Peers& peers, std::uint64_t sequence) {
     for (const auto& [ski, peer] : peers) {
         w.StartObject();
         write_peer_fields(w, peer);
+        if (blocked.contains(ski)) {
+            w.Key("blocked");
+            w.Bool(true);
+        }
         w.EndObject();
     }
     w.EndArray();
+    // Only when there is one: a file without blocked SKIs stays what it was before blocking existed.
+    if (std::any_of(blocked.begin(), blocked.end(),
+                    [&](const std::string& ski) { return !peers.contains(ski); })) {
+        w.Key("blocked");
+        w.StartArray();
+        for (const auto& ski : blocked)
+            if (!peers.contains(ski)) w.String(ski.data(), static_cast<rapidjson::SizeType>(ski.size()));
+        w.EndArray();
+    }
     w.EndObject();
     return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
 }
 
 // The records for `changes` (each peer's current value, or its removal), oldest change first.
-std::string serialize_records(const Peers& peers, const Changes& changes) {
+std::string serialize_records(const Peers& peers, const Blocked& blocked, const Changes& changes) {
     std::vector<std::pair<std::uint64_t, std::string_view>> order;
     order.reserve(changes.size());
     for (const auto& [ski, seq] : changes)
@@ -232,6 +278,14 @@ std::string serialize_records(const Peers& peers, const Changes& changes) {
         if (it != peers.end()) {
             w.String("put");
             write_peer_fields(w, it->second);
+            if (blocked.contains(ski)) {
+                w.Key("blocked");
+                w.Bool(true);
+            }
+        } else if (blocked.contains(ski)) {
+            w.String("block");
+            w.Key("ski");
+            w.String(ski.data(), static_cast<rapidjson::SizeType>(ski.size()));
         } else {
             w.String("remove");
             w.Key("ski");
@@ -271,7 +325,9 @@ struct TrustStore::State : std::enable_shared_from_this<TrustStore::State> {
     State(const State&) = delete;
     State& operator=(const State&) = delete;
 
-    std::size_t compaction_bound() const { return std::max(min_compaction_bound, 2 * peers.size()); }
+    std::size_t compaction_bound() const {
+        return std::max(min_compaction_bound, 2 * (peers.size() + blocked.size()));
+    }
     void changed(const std::string& ski);
     void schedule_flush();
     void flush();
@@ -280,6 +336,7 @@ struct TrustStore::State : std::enable_shared_from_this<TrustStore::State> {
     std::filesystem::path path, journal_path;
     std::optional<std::filesystem::path> moved_aside;
     Peers peers;
+    Blocked blocked;
     Post post;
 
     std::uint64_t seq = 0;         // the last sequence number given to a change
@@ -307,14 +364,15 @@ TrustStore::State::~State() {
     for (const auto& [ski, s] : dirty)
         unwritten[ski] = s;
     if (unwritten.empty() || !writer) return;
-    writer->submit([file = journal, text = serialize_records(peers, unwritten), n = unwritten.size()] {
-        try {
-            file->append(text);
-        } catch (const std::exception& e) {
-            spdlog::error("trust store: {} change(s) could not be written at shutdown: {}", n, e.what());
-            throw;
-        }
-    });
+    writer->submit(
+        [file = journal, text = serialize_records(peers, blocked, unwritten), n = unwritten.size()] {
+            try {
+                file->append(text);
+            } catch (const std::exception& e) {
+                spdlog::error("trust store: {} change(s) could not be written at shutdown: {}", n, e.what());
+                throw;
+            }
+        });
 }
 
 void TrustStore::State::changed(const std::string& ski) {
@@ -346,7 +404,7 @@ void TrustStore::State::flush() {
         // The snapshot holds every peer as of `seq`, the changes in flight included; the journal records
         // before it are then obsolete. A crash between the rename and the reset leaves them behind, and the
         // loader skips them: none is newer than the snapshot's sequence.
-        io = [file = journal, snapshot = path, text = serialize_snapshot(peers, seq)] {
+        io = [file = journal, snapshot = path, text = serialize_snapshot(peers, blocked, seq)] {
             util::write_file_atomic(snapshot, text);
             try {
                 file->reset();
@@ -357,7 +415,7 @@ void TrustStore::State::flush() {
             }
         };
     } else {
-        io = [file = journal, text = serialize_records(peers, in_flight)] { file->append(text); };
+        io = [file = journal, text = serialize_records(peers, blocked, in_flight)] { file->append(text); };
     }
     writer->submit(std::move(io), [weak = weak_from_this()](std::optional<std::string> error) {
         if (auto self = weak.lock()) self->written(std::move(error));
@@ -452,6 +510,7 @@ TrustStore TrustStore::load(const std::filesystem::path& state_dir, Post post, C
     }
 
     state->peers = std::move(snapshot.peers);
+    state->blocked = std::move(snapshot.blocked);
     std::uint64_t applied = snapshot.sequence;
     std::uint64_t highest = snapshot.sequence;
     for (auto& record : journal.records) {
@@ -464,6 +523,10 @@ TrustStore TrustStore::load(const std::filesystem::path& state_dir, Post post, C
             state->peers[record.ski] = std::move(*record.put);
         else
             state->peers.erase(record.ski);
+        if (record.blocked)
+            state->blocked.insert(record.ski);
+        else
+            state->blocked.erase(record.ski);
     }
     state->seq = highest;
     state->durable_seq = highest;
@@ -525,6 +588,23 @@ bool TrustStore::untrust(std::string_view ski) {
     if (state_->peers.erase(canonical) == 0) return false;
     state_->changed(canonical);
     return true;
+}
+
+bool TrustStore::is_blocked(std::string_view ski) const {
+    auto canonical = ship::normalize_ski(ski);
+    return canonical && state_->blocked.contains(*canonical);
+}
+
+std::vector<std::string> TrustStore::blocked() const {
+    return {state_->blocked.begin(), state_->blocked.end()};
+}
+
+bool TrustStore::set_blocked(std::string_view ski, bool blocked) {
+    std::string canonical = canonical_or_throw(ski);
+    const bool changed =
+        blocked ? state_->blocked.insert(canonical).second : state_->blocked.erase(canonical) > 0;
+    if (changed) state_->changed(canonical);
+    return changed;
 }
 
 bool TrustStore::update_trusted(std::string_view ski, const std::function<bool(TrustedPeer&)>& change) {

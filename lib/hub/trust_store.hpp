@@ -1,6 +1,6 @@
-// The peers the user trusts: SKI, known SHIP ID and last known address, in memory at once on every change and
-// made durable off the owner's thread (journal + snapshot in the state dir, 0600); a corrupt file is never
-// emptied.
+// The peers the user trusts (SKI, known SHIP ID, last known address) and the SKIs the user blocked, in memory
+// at once on every change and made durable off the owner's thread (journal + snapshot in the state dir,
+// 0600); a corrupt file is never emptied.
 #pragma once
 
 #include <cstdint>
@@ -88,6 +88,12 @@ public:
     bool untrust(std::string_view ski);
     bool set_ship_id(std::string_view ski, std::string_view ship_id);
     bool set_address(std::string_view ski, const PeerAddress& address);
+
+    // Blocked SKIs (trusted or not; blocking keeps trust, untrusting keeps the block). Persisted like trust:
+    // a "blocked" flag on the peer's record, an op "block" record for an untrusted one.
+    bool is_blocked(std::string_view ski) const;
+    std::vector<std::string> blocked() const; // ordered
+    bool set_blocked(std::string_view ski, bool blocked);
 
     // `done` runs on the owner's thread (through Post, never inside this call) once every change made before
     // this call is on disk, with nullopt; or with the error text if a write failed. A failed write fails

@@ -103,7 +103,9 @@ struct StrandCore {
 struct PeerVerdict {
     bool ok = false;
     std::string ski;
+    std::string fingerprint; // SHA-256 of the leaf's DER, upper-case hex (the Pairing Service's identity)
     std::string reason;
+    bool quiet = false;     // refused by the owner (ServerConfig::refuse_in_tls), which logs it itself
     bool reported = false;  // a server handshake failure was reported to the owner
     std::string peer_alert; // client: the fatal TLS alert the server sent us, if any
 };
@@ -120,6 +122,9 @@ public:
     virtual int confirm_upgrade(lws* wsi, const char* upgrade);
     // Server: a TLS handshake failed on our side (alert sent).
     virtual void handshake_failed(const std::string& remote, const std::string& reason);
+    // Server, inside the verify callback once the certificate passed the SHIP rule: the owner's refusal of
+    // this SKI before any HTTP byte (nullopt = go on).
+    virtual std::optional<std::string> refuse_in_tls(const PeerVerdict& verdict, const std::string& remote);
 
     StrandCore& core;
     std::uint64_t id;
@@ -144,6 +149,9 @@ struct LinkOps {
 
     static void set_remote(Link& link, std::string remote) { link.remote_ = std::move(remote); }
     static void set_peer_ski(Link& link, std::string ski) { link.peer_ski_ = std::move(ski); }
+    static void set_peer_fingerprint(Link& link, std::string fingerprint) {
+        link.peer_fingerprint_ = std::move(fingerprint);
+    }
     static void set_path(Link& link, std::string path) { link.path_ = std::move(path); }
 
     static int established(Link& link, lws* wsi);

@@ -77,7 +77,17 @@ int dispatch(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
         // verdict is stored on the SSL and read again with lws_get_ssl(wsi) before the upgrade.
         auto* ssl = static_cast<SSL*>(in);
         auto* store = static_cast<X509_STORE_CTX*>(user);
-        const auto& verdict = judge_peer(ssl, store);
+        auto& verdict = judge_peer(ssl, store);
+        // The owner may refuse a proven SKI here (a blocked peer): it then never sees an HTTP byte of ours.
+        if (verdict.ok && !verdict.quiet) {
+            if (Endpoint* endpoint = endpoint_of(ssl)) {
+                if (auto refusal = endpoint->refuse_in_tls(verdict, peer_address_of_fd(SSL_get_fd(ssl)))) {
+                    verdict.ok = false;
+                    verdict.quiet = true;
+                    verdict.reason = *refusal;
+                }
+            }
+        }
         // Self-signed leaves arrive with preverify_ok = 0; the SHIP rule replaces chain validation.
         X509_STORE_CTX_set_error(store, verdict.ok ? X509_V_OK : X509_V_ERR_APPLICATION_VERIFICATION);
         return verdict.ok ? 0 : 1;

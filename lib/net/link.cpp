@@ -132,6 +132,10 @@ int Endpoint::confirm_upgrade(lws*, const char*) {
 
 void Endpoint::handshake_failed(const std::string&, const std::string&) {}
 
+std::optional<std::string> Endpoint::refuse_in_tls(const PeerVerdict&, const std::string&) {
+    return std::nullopt;
+}
+
 void Endpoint::make_retry_policy() {
     // Every field zero: lws keeps no validity timer per connection (one sorted-list insert per pong, O(n)
     // each); our keep-alive sweep pings instead (net/keep_alive.hpp).
@@ -464,6 +468,7 @@ int LinkOps::server_certificate(Link& link, const PeerVerdict& verdict) {
     } else if (verdict.ski != link.expected_ski_) {
         link.tls_failure_ = "server SKI " + verdict.ski + " is not the expected " + link.expected_ski_;
     } else {
+        link.peer_fingerprint_ = verdict.fingerprint;
         return 0;
     }
     spdlog::info("TLS to {}: {}", link.remote_, link.tls_failure_);

@@ -91,6 +91,9 @@ public:
     // The peer's SKI (40 lower-case hex) computed from its certificate during the TLS handshake. For a
     // dialled Link this is the expected SKI, which the handshake has verified once on_open arrives.
     const std::string& peer_ski() const { return peer_ski_; }
+    // SHA-256 of the peer's certificate (DER), 64 upper-case hex: how the SHIP Pairing Service names a
+    // device before its SKI is known. Set with peer_ski().
+    const std::string& peer_fingerprint() const { return peer_fingerprint_; }
     const std::string& remote_address() const { return remote_; } // "192.0.2.1:4711", "[fe80::1%eth0]:4711"
     const std::string& path() const { return path_; }             // request path (the one that worked)
     bool is_open() const { return state_ == State::open; }
@@ -123,6 +126,7 @@ private:
     State state_ = State::connecting;
     lws* wsi_ = nullptr;
     std::string peer_ski_, remote_, path_;
+    std::string peer_fingerprint_;
 
     // receive side
     std::vector<std::uint8_t> rx_;

@@ -136,6 +136,7 @@ public:
         auto link = detail::LinkOps::make(*this, nullptr);
         detail::LinkOps::set_remote(*link, remote);
         detail::LinkOps::set_peer_ski(*link, verdict->ski);
+        detail::LinkOps::set_peer_fingerprint(*link, verdict->fingerprint);
         detail::LinkOps::set_path(*link, detail::header(wsi, WSI_TOKEN_GET_URI));
         const Admission admission = config.admit(link);
         if (!admission.handler) {
@@ -153,6 +154,12 @@ public:
     void handshake_failed(const std::string& remote, const std::string& reason) override {
         spdlog::info("SHIP server: TLS handshake with {} failed: {}", remote.empty() ? "?" : remote, reason);
         if (config.on_handshake_failed) config.on_handshake_failed(HandshakeFailure{remote, reason});
+    }
+
+    std::optional<std::string> refuse_in_tls(const detail::PeerVerdict& verdict,
+                                             const std::string& remote) override {
+        if (!config.refuse_in_tls) return std::nullopt;
+        return config.refuse_in_tls(verdict.ski, remote);
     }
 
     ServerConfig config;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "net/link.hpp"
@@ -40,6 +41,12 @@ struct HandshakeFailure {
     std::string reason;
 };
 
+// Asked inside the TLS handshake, once the client's certificate passed the SHIP rule: a reason refuses the
+// SKI there (the TLS handshake fails; no HTTP or WebSocket byte is exchanged, and no handshake failure is
+// reported: the hook keeps its own account). `remote` is "192.0.2.1:4711".
+using TlsRefusalHook =
+    std::function<std::optional<std::string>(const std::string& ski, const std::string& remote)>;
+
 struct ServerConfig {
     std::string certificate_pem; // the node's identity (lib/tls)
     std::string private_key_pem;
@@ -53,6 +60,7 @@ struct ServerConfig {
     LinkSettings link;
     AdmissionHook admit;                                              // required
     std::function<void(const HandshakeFailure&)> on_handshake_failed; // optional
+    TlsRefusalHook refuse_in_tls;                                     // optional
 };
 
 // Strand only. Listening from construction (throws std::runtime_error naming the address and port if that

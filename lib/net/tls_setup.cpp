@@ -9,6 +9,7 @@
 #include <openssl/x509_vfy.h>
 #include <spdlog/spdlog.h>
 
+#include "tls/fingerprint.hpp"
 #include "tls/openssl_error.hpp"
 #include "tls/peer_check.hpp"
 #include "tls/pem.hpp"
@@ -94,6 +95,7 @@ void server_info_callback(const SSL* ssl, int where, int ret) {
     }
     if (verdict->reported) return;
     verdict->reported = true;
+    if (verdict->quiet) return; // the owner refused it and keeps its own account (one line per burst)
     std::string reason = verdict->reason;
     if (reason.empty()) {
         reason = "TLS handshake failed, alert sent: " + alert_text(ret);
@@ -172,7 +174,19 @@ PeerVerdict& judge_peer(SSL* ssl, X509_STORE_CTX* store) {
     verdict->ok = check.ok;
     verdict->ski = check.ski;
     verdict->reason = check.ok ? std::string{} : check.reason;
+    if (check.ok)
+        verdict->fingerprint =
+            ship::tls::certificate_fingerprint(X509_STORE_CTX_get0_cert(store)).value_or("");
     return *verdict;
+}
+
+Endpoint* endpoint_of(SSL* ssl) {
+    if (!ssl) return nullptr;
+    const auto* ref =
+        static_cast<const EndpointRef*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), endpoint_index()));
+    if (!ref || !ref->core->owner_calls_allowed()) return nullptr;
+    auto it = ref->core->endpoints.find(ref->id);
+    return it == ref->core->endpoints.end() ? nullptr : it->second;
 }
 
 } // namespace ship::net::detail

@@ -29,5 +29,7 @@ void install_server_failure_reporting(SSL_CTX* ctx, StrandCore& core, std::uint6
 PeerVerdict* verdict_of(SSL* ssl);
 // Runs check_peer_certificate on the handshake's leaf once and stores the verdict on the SSL.
 PeerVerdict& judge_peer(SSL* ssl, X509_STORE_CTX* store);
+// The server endpoint an SSL belongs to (by the id on its SSL_CTX), or null once it is gone.
+Endpoint* endpoint_of(SSL* ssl);
 
 } // namespace ship::net::detail

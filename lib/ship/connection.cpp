@@ -450,9 +450,9 @@ struct Connection::Impl {
         report(PeerState::in_progress);
     }
 
-    void deny(TimePoint now) {
+    void deny(TimePoint now, std::string_view reason) {
         if (state == State::hello_pending_listen || state == State::hello_ready_listen)
-            hello_abort(now, "hello: trust denied by the user");
+            hello_abort(now, "hello: " + std::string(reason.empty() ? "trust denied by the user" : reason));
     }
 
     // ---- protocol handshake (SHIP 13.4.4.2) ----------------------------------------------------------
@@ -833,8 +833,8 @@ void Connection::transport_closed(std::string_view reason) {
 void Connection::approve(TimePoint now) {
     impl_->approve(now);
 }
-void Connection::deny(TimePoint now) {
-    impl_->deny(now);
+void Connection::deny(TimePoint now, std::string_view reason) {
+    impl_->deny(now, reason);
 }
 std::optional<std::string> Connection::send_data(std::string_view plain_json) {
     return impl_->send_data(plain_json);

@@ -115,9 +115,10 @@ public:
     // nothing. Call it when the deadline passes (late is fine), then take the actions.
     void handle_timeout(TimePoint now);
 
-    // The user's trust decision while hello is pending (awaiting_trust()).
+    // The user's trust decision while hello is pending (awaiting_trust()). `reason` (empty: "trust denied
+    // by the user") says why in StateChanged.error and the close reason, e.g. an expired pairing request.
     void approve(TimePoint now);
-    void deny(TimePoint now);
+    void deny(TimePoint now, std::string_view reason = {});
 
     // Plain JSON (e.g. {"datagram":{...}}) converted to EEBUS form and sent as a SHIP data message.
     // Returns an error text (invalid JSON, not in data exchange) or nullopt when queued.

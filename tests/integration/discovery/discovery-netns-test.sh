@@ -231,11 +231,15 @@ check "$(peers_line b completed true true)" hub_call b ListPeers
 check "$since_a" connected_since a
 check "$since_b" connected_since b
 
-step "QRCode is SHIP;SKI:..;ID:..;...;ENDSHIP; and the same text --print-qr printed"
-want_qr_a="SHIP;SKI:${SKI[a]};ID:EMS-A;BRAND:Demo;TYPE:EnergyManagementSystem;MODEL:EMS 1;SERIAL:SN-A1;CAT:2;ENDSHIP;"
-want_qr_b="SHIP;SKI:${SKI[b]};ID:Wallbox-B;BRAND:Volt;TYPE:ChargingStation;MODEL:WB 11;CAT:3,7;ENDSHIP;"
-[[ ${QR[a]} == "$want_qr_a" ]] || fail "--print-qr in a: ${QR[a]}; want $want_qr_a"
-[[ ${QR[b]} == "$want_qr_b" ]] || fail "--print-ski in b: ${QR[b]}; want $want_qr_b"
+step "QRCode is SHIP;SKI:..;ID:..;...;FPH256:..;SPSEC:..;ENDSHIP; and the same text --print-qr printed"
+# FPH256: SHA-256 of the node's certificate (as openssl computes it); SPSEC: its Pairing Service secret.
+fph() { openssl x509 -in "$NETNS_DIR/$1/state/cert.pem" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d :; }
+want_qr_a="SHIP;SKI:${SKI[a]};ID:EMS-A;BRAND:Demo;TYPE:EnergyManagementSystem;MODEL:EMS 1;SERIAL:SN-A1;CAT:2;FPH256:$(fph a);SPSEC:"
+want_qr_b="SHIP;SKI:${SKI[b]};ID:Wallbox-B;BRAND:Volt;TYPE:ChargingStation;MODEL:WB 11;CAT:3,7;FPH256:$(fph b);SPSEC:"
+[[ ${QR[a]} == "$want_qr_a"* && ${QR[a]#"$want_qr_a"} =~ ^[0-9A-F]{32}\;ENDSHIP\;$ ]] ||
+    fail "--print-qr in a: ${QR[a]}; want ${want_qr_a}<32 hex>;ENDSHIP;"
+[[ ${QR[b]} == "$want_qr_b"* && ${QR[b]#"$want_qr_b"} =~ ^[0-9A-F]{32}\;ENDSHIP\;$ ]] ||
+    fail "--print-qr in b: ${QR[b]}; want ${want_qr_b}<32 hex>;ENDSHIP;"
 check "s \"${QR[a]}\"" hub_prop a QRCode
 check "s \"${QR[b]}\"" hub_prop b QRCode
 

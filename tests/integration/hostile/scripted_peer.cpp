@@ -47,6 +47,13 @@ ScriptedPeer::ScriptedPeer(std::uint16_t port) {
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+std::uint16_t ScriptedPeer::local_port() const {
+    sockaddr_in addr{};
+    socklen_t length = sizeof addr;
+    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &length) != 0) return 0;
+    return ntohs(addr.sin_port);
+}
+
 ScriptedPeer::~ScriptedPeer() {
     if (ssl_) SSL_free(ssl_of(ssl_));
     if (ctx_) SSL_CTX_free(static_cast<SSL_CTX*>(ctx_));

@@ -74,6 +74,10 @@ public:
     bool hello_ready(Clock::duration timeout);      // sends ready, reads shipd's hello
     bool finish_handshake(Clock::duration timeout); // protocol handshake, PIN, access methods
     std::optional<msg::Message> read_ship(Clock::duration timeout);
+    // The connection ended (EOF, reset, TLS alert) as seen by a read or write.
+    bool gone() const { return eof_ || gone_; }
+    // Our end of the TCP connection: the source port shipd sees.
+    std::uint16_t local_port() const;
 
 private:
     int read_some(std::uint8_t* out, std::size_t size, Clock::time_point until);

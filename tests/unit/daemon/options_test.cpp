@@ -417,3 +417,25 @@ TEST_CASE("a SHIP ID that SHIP messages cannot carry is refused at start-up, nam
     const auto type = dir.write("type.conf", "{\"type\": \"[x]\"}");
     CHECK(check(load({"--config", type.string()})) == "accepted");
 }
+
+TEST_CASE("pairing keys: defaults, values, and ranges named in the error", "[daemon][options]") {
+    const Options defaults;
+    CHECK(defaults.pairing_timeout == 120);
+    CHECK(defaults.pairing_quiet_period == 600);
+    CHECK(defaults.max_pending == 16);
+    CHECK(defaults.max_pending_per_address == 4);
+    const Options o = apply_config_text(
+        Options{},
+        R"({"pairing_timeout": 2, "pairing_quiet_period": 0, "max_pending": 64, "max_pending_per_address": 64})",
+        "test.conf");
+    CHECK(o.pairing_timeout == 2);
+    CHECK(o.pairing_quiet_period == 0);
+    CHECK(o.max_pending == 64);
+    CHECK(o.max_pending_per_address == 64);
+    CHECK_THAT(config_error(R"({"pairing_timeout": 0})"),
+               Catch::Contains("\"pairing_timeout\"") && Catch::Contains("1 to 86400"));
+    CHECK_THAT(config_error(R"({"pairing_quiet_period": 86401})"), Catch::Contains("0 to 86400"));
+    CHECK_THAT(config_error(R"({"max_pending": 0})"), Catch::Contains("\"max_pending\""));
+    CHECK_THAT(config_error(R"({"max_pending_per_address": "4"})"),
+               Catch::Contains("\"max_pending_per_address\""));
+}

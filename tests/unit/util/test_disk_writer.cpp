@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "owner_queue.hpp"
+#include "../util/owner_queue.hpp"
 #include "util/disk_writer.hpp"
 
 using ship::test::OwnerQueue;
