@@ -84,34 +84,21 @@ public:
     std::vector<std::vector<std::uint8_t>> early;
 };
 
-// A WebSocket held back unbuilt (double connection, smaller SKI, spec rule; or an incoming one waiting for
-// our own dial to the same SKI), or one we are closing without an SME. Keeps the Link alive until its close
-// has gone out and been reported.
+// A WebSocket held back unbuilt while a double connection is in doubt (`contending`: no SME runs on it, the
+// peer's first messages wait in `early`), or one we are closing without an SME. Keeps the Link alive until
+// its close has gone out and been reported.
 class Hub::HeldLink final : public net::LinkHandler {
 public:
-    // Our dial to `ski` has resolved (opened, lost or failed): the incoming links held back behind it are
-    // decided now, against whatever owns the slot by then.
-    static void decide_behind_dial(Hub& hub, const std::string& ski) {
-        if (hub.stopping_) return;
-        std::vector<std::shared_ptr<HeldLink>> waiting;
-        for (const auto& [id, h] : hub.held_links_)
-            if (h->behind_own_dial && h->wait && h->link->peer_ski() == ski) waiting.push_back(h);
-        for (auto& h : waiting) {
-            hub.passive_.take(*h->wait);
-            h->wait.reset();
-            h->behind_own_dial = false;
-            // One that is closing already stays with its holder until its close is reported.
-            if (!h->link->is_open()) continue;
-            hub.held_links_.erase(h->link->id());
-            hub.offer(h->link, h->direction, std::move(h->early), false);
-        }
-    }
-
     HeldLink(Hub& hub, std::shared_ptr<net::Link> held, Direction dir)
         : hub_(hub)
         , link(std::move(held))
         , direction(dir) {}
-    void on_open(net::Link&) override {}
+    // An incoming one is held at admission, before its upgrade: it can be built only from now on.
+    void on_open(net::Link& l) override {
+        if (!contending) return;
+        const std::string ski = l.peer_ski();
+        hub_.contest(ski); // may replace this handler (and drop this object): nothing after it
+    }
     void on_message(net::Link& l, std::vector<std::uint8_t> message) override {
         if (early.size() >= max_held_messages) {
             l.close(ship::close_code_ship, "too many messages while held back as a double connection");
@@ -119,20 +106,22 @@ public:
         }
         early.push_back(std::move(message));
     }
-    void on_closed(net::Link& l, const net::CloseInfo&) override { hub_.held_ended(l.id()); }
+    void on_closed(net::Link& l, const net::CloseInfo& info) override { hub_.held_ended(l.id(), info); }
 
     Hub& hub_;
     std::shared_ptr<net::Link> link;
     Direction direction;
     std::vector<std::vector<std::uint8_t>> early;
-    std::optional<PassiveWaits<std::shared_ptr<HeldLink>>::Id> wait;
-    bool behind_own_dial = false;
+    bool contending = false;
+    SteadyTime arrived = std::chrono::steady_clock::now();
+    std::optional<PeerAddress> dialled_address; // outgoing: where our dial reached it
 };
 
 Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
     : strand_(strand)
     , config_(std::move(config))
     , trust_(std::move(trust))
+    , rules_(trust_)
     , stop_(strand.stop_token())
     , timers_(strand)
     , random_(config_.random_seed ? SeededRandom(*config_.random_seed) : SeededRandom::from_entropy())
@@ -140,13 +129,15 @@ Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
     , scheduler_(timers_, random_, stop_,
                  DialScheduler::Hooks{
                      [this](const std::string& ski) {
-                         return !stopping_ && trust_.is_trusted(ski) && !registry_.is_connected(ski);
+                         // A link held back in a double connection counts: the peer has just dialled us.
+                         return !stopping_ && trust_.is_trusted(ski) && !registry_.is_connected(ski) &&
+                                !has_contending(ski);
                      },
                      [this](const std::string& ski) { return address_for(ski); },
                      [this](const std::string& ski, const PeerAddress& address, DialTicket ticket) {
                          return dial(ski, address, std::move(ticket));
                      }})
-    , passive_(timers_, stop_, config_.passive_wait) {
+    , contest_times_{config_.verdict_wait, config_.passive_wait} {
     net::ClientConfig client;
     client.certificate_pem = config_.certificate_pem;
     client.private_key_pem = config_.private_key_pem;
@@ -210,31 +201,36 @@ net::Admission Hub::admit(const std::shared_ptr<net::Link>& link) {
                      link->remote_address(), short_ski(ski), config_.max_handshakes);
         return net::Admission::refuse("too many SHIP handshakes in progress");
     }
-    const Decision decision = registry_.decide(ski, Direction::incoming);
-    if (decision == Decision::keep_existing) {
-        spdlog::info("refused SHIP connection from {} ({}): double connection, the existing one is kept",
+    auto owner = registry_.find(ski);
+    auto* registered = owner ? dynamic_cast<PeerConnection*>(owner.get()) : nullptr;
+    if (registered && registered->in_data_exchange()) {
+        // Never replaced by one that is not further along; refused before the upgrade, so no stack counts it
+        // as a connection. A peer that rebooted dials again while its old link still looks open here: that
+        // one must answer a ping at once, or it is dropped and the peer's next dial gets through.
+        spdlog::info("refused SHIP connection from {} ({}): double connection, the one in data exchange is "
+                     "kept; asking it for a sign of life",
                      link->remote_address(), short_ski(ski));
+        registered->probe(config_.probe_bound);
         return net::Admission::refuse("double connection");
     }
-    if (decision == Decision::defer) {
-        spdlog::info(
-            "SHIP {} incoming: double connection, the peer has the larger SKI; holding this one back",
-            short_ski(ski));
-        auto held = std::make_shared<HeldLink>(*this, link, Direction::incoming);
-        hold(link, Direction::incoming, held);
-        return net::Admission::accept(*held);
-    }
-    if (scheduler_.is_dialling(ski) && !own_dial_yields(config_.local_ski, ski, config_.rule)) {
-        // Both nodes dialled at once and ours is the link to be kept (spec: the larger SKI keeps the most
-        // recent, which is ours as it reaches the peer after the peer's reached us; legacy: ours is the
-        // larger SKI's). Running a handshake on this one would only see it replaced later (PeerConnected
-        // twice) and cancelling our dial could drop the link the peer keeps: hold this one back unbuilt until
-        // our dial resolves (at most the passive wait).
-        spdlog::info("SHIP {} incoming: our own dial to it is on its way; holding this one back",
-                     short_ski(ski));
-        auto held = std::make_shared<HeldLink>(*this, link, Direction::incoming);
-        held->behind_own_dial = true;
-        hold(link, Direction::incoming, held);
+    if (registered || scheduler_.is_dialling(ski) || has_contending(ski)) {
+        // Two links to one peer: decide now only if the peer's rule lets us (a sure loser is refused before
+        // the upgrade); otherwise hold this one, unbuilt, while the peer's own decision can still come.
+        const auto verdict =
+            judge(config_.local_ski, ski, config_.rule, rules_.learned(ski),
+                  contest_view(ski, ContestLink{link->id(), Direction::incoming, std::chrono::steady_clock::now(),
+                                                false}),
+                  std::chrono::steady_clock::now(), contest_times_);
+        if ((verdict.kind == Judgement::Kind::keep_link && verdict.link != link->id()) ||
+            verdict.kind == Judgement::Kind::keep_dial) {
+            spdlog::info("refused SHIP connection from {} ({}): double connection, {}", link->remote_address(),
+                         short_ski(ski), verdict.why);
+            if (doubts_.contains(ski)) contest(ski);
+            return net::Admission::refuse("double connection");
+        }
+        spdlog::info("SHIP {} incoming: double connection ({}); holding it back", short_ski(ski),
+                     verdict.kind == Judgement::Kind::wait ? verdict.why : "it wins once upgraded");
+        auto held = hold_contending(link, Direction::incoming);
         return net::Admission::accept(*held);
     }
     auto connection = offer(link, Direction::incoming, {}, false);
@@ -243,7 +239,8 @@ net::Admission Hub::admit(const std::shared_ptr<net::Link>& link) {
 }
 
 std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& link, Direction direction,
-                                           std::vector<std::vector<std::uint8_t>> early, bool wait_over) {
+                                           std::vector<std::vector<std::uint8_t>> early, bool wait_over,
+                                           std::optional<SteadyTime> arrived) {
     const std::string ski = link->peer_ski();
     const util::LogScope scope(ski);
     std::shared_ptr<PeerConnection> built;
@@ -252,6 +249,7 @@ std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& lin
         [&]() -> Registry::Handle {
             PeerConnectionOwner& owner = *this;
             built = std::make_shared<PeerConnection>(strand_, owner, link, direction, sme_config(ski));
+            if (arrived) built->set_arrived(*arrived);
             return built;
         },
         wait_over);
@@ -266,11 +264,13 @@ std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& lin
         return nullptr;
     }
     if (result.decision == Decision::defer) {
+        // The peer (larger SKI) decides: held like any double connection, judged on the next turn.
         spdlog::info("SHIP {} {}: double connection, the peer has the larger SKI; holding this one back",
                      short_ski(ski), to_string(direction));
-        auto held = std::make_shared<HeldLink>(*this, link, direction);
+        auto held = hold_contending(link, direction);
         held->early = std::move(early);
-        hold(link, direction, held);
+        if (arrived) held->arrived = *arrived;
+        timers_.schedule(std::chrono::milliseconds(0), [this, ski] { contest(ski); });
         return nullptr;
     }
     connections_[link->id()] = built;
@@ -283,47 +283,166 @@ std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& lin
         if (events_) events_->peer_disconnected(ski, "replaced by a newer connection");
     }
     if (result.evicted) close_as_double_connection(*result.evicted);
-    if (direction == Direction::incoming && scheduler_.is_dialling(ski) &&
-        own_dial_yields(config_.local_ski, ski, config_.rule)) {
-        spdlog::info("SHIP {}: incoming connection wins, cancelling our own dial", short_ski(ski));
-        scheduler_.cancel_dial(ski);
-    }
     record(ski);
     publish(ski);
     if (link->is_open()) built->start(std::move(early));
     return built;
 }
 
-void Hub::hold(const std::shared_ptr<net::Link>& link, Direction direction, std::shared_ptr<HeldLink> held) {
-    link->set_handler(held.get());
-    held_links_[link->id()] = held;
-    held->wait =
-        passive_.hold(link->peer_ski(), direction, held, [this](Held h) { held_wait_over(std::move(h)); });
-}
-
-void Hub::held_wait_over(Held held) {
-    auto h = held.item;
-    held_links_.erase(h->link->id());
-    h->wait.reset();
-    if (h->link->is_closed()) return;
-    spdlog::info("SHIP {}: both connections still exist after the passive wait; the most recent wins",
-                 short_ski(held.ski));
-    offer(h->link, held.direction, std::move(h->early), true);
-}
-
-void Hub::held_ended(std::uint64_t link_id) {
+void Hub::held_ended(std::uint64_t link_id, const net::CloseInfo& info) {
     auto node = held_links_.extract(link_id);
-    if (!node.empty() && node.mapped()->wait) passive_.take(*node.mapped()->wait);
+    if (!node.empty() && node.mapped()->contending) {
+        const auto& held = *node.mapped();
+        const std::string ski = held.link->peer_ski();
+        if (doubts_.contains(ski)) {
+            learn_from_close(ski, held.direction, info, !held.early.empty());
+            contest(ski);
+        }
+    }
     maybe_finish();
 }
 
-void Hub::retry_held(const std::string& ski) {
-    for (auto& held : passive_.take_ski(ski)) {
-        auto h = held.item;
-        held_links_.erase(h->link->id());
-        h->wait.reset();
-        if (!h->link->is_closed()) offer(h->link, held.direction, std::move(h->early), false);
+// ---------------------------------------------------------------------------------------------- double connections
+
+std::shared_ptr<Hub::HeldLink> Hub::hold_contending(const std::shared_ptr<net::Link>& link, Direction direction) {
+    auto held = std::make_shared<HeldLink>(*this, link, direction);
+    held->contending = true;
+    link->set_handler(held.get());
+    held_links_[link->id()] = held;
+    begin_doubt(link->peer_ski());
+    return held;
+}
+
+bool Hub::has_contending(const std::string& ski) const {
+    for (const auto& [id, h] : held_links_)
+        if (h->contending && h->link->peer_ski() == ski) return true;
+    return false;
+}
+
+void Hub::begin_doubt(const std::string& ski) {
+    auto [it, fresh] = doubts_.try_emplace(ski, Doubt{std::chrono::steady_clock::now()});
+    // The registered one waits too: it must not reach data exchange only to be dropped by the peer.
+    if (auto owner = registry_.find(ski))
+        if (auto* c = dynamic_cast<PeerConnection*>(owner.get()); c && !c->in_data_exchange()) c->pause();
+    if (fresh) {
+        const auto learned = rules_.learned(ski);
+        spdlog::info("SHIP {}: double connection; the peer's rule is {}", short_ski(ski),
+                     learned ? std::string(to_string(*learned)) : std::string("not known yet"));
     }
+}
+
+void Hub::end_doubt(const std::string& ski) {
+    auto it = doubts_.find(ski);
+    if (it == doubts_.end()) return;
+    if (it->second.timer) timers_.cancel(it->second.timer);
+    doubts_.erase(it);
+}
+
+Contest Hub::contest_view(const std::string& ski, std::optional<ContestLink> extra) const {
+    Contest view;
+    const auto doubt = doubts_.find(ski);
+    view.since = doubt != doubts_.end() ? doubt->second.since : std::chrono::steady_clock::now();
+    if (auto owner = registry_.find(ski))
+        if (const auto* c = dynamic_cast<const PeerConnection*>(owner.get()))
+            view.links.push_back({c->id(), c->direction(), c->arrived(), c->in_data_exchange()});
+    for (const auto& [id, h] : held_links_)
+        if (h->contending && h->link->peer_ski() == ski) view.links.push_back({id, h->direction, h->arrived, false});
+    if (extra) view.links.push_back(*extra);
+    view.dial_in_flight = scheduler_.is_dialling(ski);
+    return view;
+}
+
+void Hub::contest(const std::string& ski) {
+    auto doubt = doubts_.find(ski);
+    if (doubt == doubts_.end() || stopping_) return;
+    const util::LogScope scope(ski);
+    const auto now = std::chrono::steady_clock::now();
+    const auto learned = rules_.learned(ski);
+    const auto view = contest_view(ski, std::nullopt);
+    const auto verdict = judge(config_.local_ski, ski, config_.rule, learned, view, now, contest_times_);
+
+    if (verdict.kind == Judgement::Kind::wait) {
+        Doubt& d = doubt->second;
+        if (d.timer && d.until == verdict.until) return;
+        if (d.timer) timers_.cancel(d.timer);
+        d.until = verdict.until;
+        const auto delay = std::max(std::chrono::milliseconds(0),
+                                    std::chrono::ceil<std::chrono::milliseconds>(verdict.until - now));
+        d.timer = timers_.schedule(delay, [this, ski] {
+            if (auto it = doubts_.find(ski); it != doubts_.end()) it->second.timer = 0;
+            contest(ski);
+        });
+        return;
+    }
+
+    std::shared_ptr<HeldLink> winner;
+    if (verdict.kind == Judgement::Kind::keep_link) {
+        if (auto it = held_links_.find(verdict.link); it != held_links_.end()) {
+            // Being admitted: it opens in a moment, and HeldLink::on_open judges again.
+            if (!it->second->link->is_open()) return;
+            winner = it->second;
+        }
+    }
+    if (!learned && verdict.peer_waited && rules_.learn(ski, DoubleConnectionRule::spec, [this, ski] {
+            trust_.when_durable([ski](const std::optional<std::string>& error) {
+                if (error) spdlog::error("could not store how {} settles double connections: {}", short_ski(ski),
+                                         *error);
+            });
+        }))
+        spdlog::info("SHIP {}: the peer left the double connection to us; taken as the spec rule", short_ski(ski));
+    end_doubt(ski);
+    if (verdict.kind == Judgement::Kind::nothing) {
+        // Every link went: dial again as after any lost connection (a dial in flight goes on).
+        if (trust_.is_trusted(ski)) scheduler_.request(ski);
+        return;
+    }
+
+    spdlog::info("SHIP {}: double connection settled: {} ({})", short_ski(ski),
+                 verdict.kind == Judgement::Kind::keep_dial ? std::string("our dial in flight")
+                 : winner ? std::string(to_string(winner->direction)) + " link (held back)"
+                          : std::string("the registered link"),
+                 verdict.why);
+    // Losers first, so that the registry sees no alive owner when the winner is offered.
+    if (auto owner = registry_.find(ski)) {
+        auto* c = dynamic_cast<PeerConnection*>(owner.get());
+        if (verdict.kind == Judgement::Kind::keep_link && !winner && c && c->id() == verdict.link)
+            c->resume();
+        else
+            close_as_double_connection(*owner);
+    }
+    std::vector<std::shared_ptr<HeldLink>> losers;
+    for (const auto& [id, h] : held_links_)
+        if (h->contending && h->link->peer_ski() == ski && h != winner) losers.push_back(h);
+    for (auto& h : losers) {
+        h->contending = false; // a closing holder now, until its close is reported
+        h->link->close(ship::close_code_ship, double_connection_reason);
+    }
+    if (verdict.kind == Judgement::Kind::keep_link && scheduler_.is_dialling(ski)) scheduler_.cancel_dial(ski);
+    if (!winner) return;
+    held_links_.erase(winner->link->id());
+    winner->contending = false;
+    if (auto connection = offer(winner->link, winner->direction, std::move(winner->early), false, winner->arrived))
+        connection->dialled_address = winner->dialled_address;
+}
+
+void Hub::learn_from_close(const std::string& ski, Direction closed, const net::CloseInfo& info, bool peer_spoke) {
+    if (info.by == net::CloseInfo::By::local) return; // our own decision says nothing about the peer's
+    const Direction other = closed == Direction::incoming ? Direction::outgoing : Direction::incoming;
+    bool other_present = other == Direction::outgoing && scheduler_.is_dialling(ski);
+    for (const auto& link : contest_view(ski, std::nullopt).links)
+        other_present = other_present || link.direction == other;
+    PeerClose close{closed, other_present,
+                    classify_close(info.by == net::CloseInfo::By::peer, info.code, info.reason), peer_spoke};
+    const auto rule = learn_rule(config_.local_ski, ski, close);
+    if (!rule) return;
+    if (rules_.learn(ski, *rule, [this, ski] {
+            trust_.when_durable([ski](const std::optional<std::string>& error) {
+                if (error) spdlog::error("could not store how {} settles double connections: {}", short_ski(ski),
+                                         *error);
+            });
+        }))
+        spdlog::info("SHIP {}: the peer closed our {} link of a double connection ({}): it applies the {} rule",
+                     short_ski(ski), to_string(closed), describe(info), to_string(*rule));
 }
 
 // ---------------------------------------------------------------------------------------------- dialling
@@ -358,17 +477,24 @@ void Hub::dial_opened(const std::shared_ptr<DialAttempt>& attempt) {
         link->set_handler(closing.get());
         held_links_[link->id()] = closing;
         link->close(ship::close_code_ship, stopping_ ? "shutting down" : "dial no longer wanted");
+    } else if (registry_.is_connected(ski) || has_contending(ski)) {
+        // The peer has another link to us: ours is held back like theirs until the double connection is
+        // settled (the peer may have refused or kept it already; its decision arrives within a round trip).
+        spdlog::info("SHIP {} outgoing: double connection; holding it back", short_ski(ski));
+        auto held = hold_contending(link, Direction::outgoing);
+        held->early = std::move(attempt->early);
+        held->dialled_address = attempt->address;
     } else if (auto connection = offer(link, Direction::outgoing, std::move(attempt->early), false)) {
         connection->dialled_address = attempt->address;
     }
-    HeldLink::decide_behind_dial(*this, ski);
+    if (doubts_.contains(ski)) contest(ski); // our dial has resolved
 }
 
 void Hub::dial_ended(std::uint64_t id) {
     auto node = dial_attempts_.extract(id);
     const std::string ski = node.empty() ? std::string() : node.mapped()->ticket.ski();
     node = {}; // drops the ticket: a failed attempt, the next is scheduled
-    if (!ski.empty()) HeldLink::decide_behind_dial(*this, ski);
+    if (!ski.empty() && doubts_.contains(ski)) contest(ski);
     maybe_finish();
 }
 
@@ -482,8 +608,11 @@ void Hub::on_ended(PeerConnection& connection, const net::CloseInfo& info) {
             if (events_) events_->peer_state_changed(ski, rec.state, rec.error);
         }
         publish(ski);
-        retry_held(ski);
-        if (!stopping_ && trust_.is_trusted(ski)) scheduler_.request(ski);
+        if (doubts_.contains(ski)) {
+            learn_from_close(ski, connection.direction(), info, connection.peer_spoke());
+            contest(ski);
+        }
+        if (!stopping_ && trust_.is_trusted(ski) && !registry_.is_connected(ski)) scheduler_.request(ski);
         forget_if_unknown(ski);
     }
     maybe_finish();
@@ -646,10 +775,12 @@ Result Hub::untrust(std::string_view input) {
     scheduler_.forget(ski);
     if (auto owner = registry_.find(ski))
         if (auto* c = dynamic_cast<PeerConnection*>(owner.get())) c->remove_trust();
-    for (auto& held : passive_.take_ski(ski)) {
-        held.item->wait.reset();
-        held.item->link->close(ship::close_code_trust_removed, "trust removed");
-    }
+    end_doubt(ski);
+    for (const auto& [id, h] : held_links_)
+        if (h->contending && h->link->peer_ski() == ski) {
+            h->contending = false;
+            h->link->close(ship::close_code_trust_removed, "trust removed");
+        }
     publish(ski);
     forget_if_unknown(ski);
     return std::nullopt;
@@ -731,10 +862,14 @@ void Hub::shutdown() {
     spdlog::info("stopping: closing {} connection(s), cancelling {} dial(s)", connections_.size(),
                  scheduler_.in_flight());
     scheduler_.shutdown();
-    for (auto& held : passive_.take_all()) {
-        held.item->wait.reset();
-        held.item->link->close(ship::close_code_ship, "shutting down");
-    }
+    for (auto& [ski, doubt] : doubts_)
+        if (doubt.timer) timers_.cancel(doubt.timer);
+    doubts_.clear();
+    for (const auto& [id, h] : held_links_)
+        if (h->contending) {
+            h->contending = false;
+            h->link->close(ship::close_code_ship, "shutting down");
+        }
     for (auto& released : registry_.take_all()) {
         if (released.was_connected && events_)
             events_->peer_disconnected(released.connection->ski(), "shutting down");

@@ -59,6 +59,20 @@ public:
     // Error text, or nullopt when queued.
     std::optional<std::string> send_data(std::string_view json);
 
+    // A double connection is in doubt: the peer's messages wait unread (so neither side gets further on this
+    // link, and it cannot reach data exchange only to be dropped) until resume() or the close. Bounded like a
+    // held link's: more than a few messages end the link.
+    void pause();
+    void resume();
+    bool paused() const noexcept { return paused_; }
+    // Asks the peer for a sign of life (net::Link::probe): no PONG within `bound` ends the link.
+    void probe(std::chrono::milliseconds bound) { link_->probe(bound); }
+    void set_arrived(std::chrono::steady_clock::time_point when) noexcept { arrived_ = when; }
+    // The peer has sent SHIP messages on this link (delivered or waiting while paused).
+    bool peer_spoke() const noexcept { return stats_.messages_in > 0; }
+    // When the link was upgraded: accepted (incoming) or opened (outgoing).
+    std::chrono::steady_clock::time_point arrived() const noexcept { return arrived_; }
+
     bool in_data_exchange() const override { return sme_.in_data_exchange(); }
     bool started() const noexcept { return started_; }
     const net::Link& link() const { return *link_; }
@@ -82,6 +96,7 @@ protected:
 private:
     void run_actions();
     void arm_deadline();
+    void deliver(std::vector<std::uint8_t> message);
 
     PeerConnectionOwner& owner_;
     std::shared_ptr<net::Link> link_;
@@ -92,6 +107,9 @@ private:
     std::optional<ship::TimePoint> armed_for_; // the deadline deadline_timer_ runs to, if it runs
     bool started_ = false;
     bool ended_ = false;
+    bool paused_ = false;
+    std::vector<std::vector<std::uint8_t>> queued_; // while paused
+    std::chrono::steady_clock::time_point arrived_ = std::chrono::steady_clock::now();
     PeerState state_ = PeerState::none;
     std::string error_;
     PeerStats stats_;

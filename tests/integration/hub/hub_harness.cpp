@@ -289,6 +289,8 @@ Node::Node(std::string name, tls::Identity identity, NodeOptions options)
     config.connect_timeout = options.connect_timeout;
     config.ship_timers = options.ship_timers;
     config.passive_wait = options.passive_wait;
+    config.verdict_wait = options.verdict_wait;
+    config.probe_bound = options.probe_bound;
     config.random_seed = options.seed;
 
     // Built on this thread before run(): the thread that made the Strand counts as the strand until then.
@@ -310,8 +312,20 @@ Node::Node(std::string name, tls::Identity identity, NodeOptions options)
 
 Node::~Node() {
     stop();
+    timers_.clear();
     hub_.reset(); // parked strand: this thread may drop what lived on it (Strand contract 5)
     strand_.reset();
+}
+
+void Node::at(Clock::time_point when, std::function<void(Hub&)> fn) {
+    if (!strand_->post([this, when, fn = std::move(fn)]() mutable {
+            auto timer = std::make_unique<net::Timer>(*strand_);
+            const auto delay = std::max(Clock::duration::zero(), when - Clock::now());
+            timer->start(std::chrono::duration_cast<std::chrono::microseconds>(delay),
+                         [this, fn = std::move(fn)] { fn(*hub_); });
+            timers_.push_back(std::move(timer));
+        }))
+        throw std::runtime_error(name_ + ": strand is stopping");
 }
 
 void Node::trust_and_connect(const Node& other) {

@@ -22,6 +22,7 @@
 #include "net/client.hpp"
 #include "net/link.hpp"
 #include "net/strand.hpp"
+#include "net/timer.hpp"
 #include "ship/connection.hpp"
 #include "tls/identity.hpp"
 
@@ -130,6 +131,8 @@ struct NodeOptions {
     DoubleConnectionRule rule = DoubleConnectionRule::spec;
     std::uint64_t seed = 1;
     std::chrono::milliseconds passive_wait = hub::passive_wait;
+    std::chrono::milliseconds verdict_wait = ContestTimes{}.verdict_wait;
+    std::chrono::milliseconds probe_bound{2000};
     unsigned max_connections = 32;
     unsigned max_handshakes = 8;
     bool auto_accept = false;
@@ -178,6 +181,9 @@ public:
         return result.get();
     }
 
+    // Runs fn(hub) on the strand at `when`, from a strand timer: a start as precise as the loop's.
+    void at(Clock::time_point when, std::function<void(Hub&)> fn);
+
     // Trust `other` and tell where it listens (HubApi::trust + connect); REQUIREs success.
     void trust_and_connect(const Node& other);
 
@@ -213,6 +219,7 @@ private:
     std::unique_ptr<net::Strand> strand_;
     std::unique_ptr<EventLog> log_;
     std::unique_ptr<Hub> hub_;
+    std::vector<std::unique_ptr<net::Timer>> timers_; // at(); strand only
     std::uint16_t port_ = 0;
     std::thread thread_;
     std::promise<void> returned_;
