@@ -694,8 +694,21 @@ Relay::Relay(std::uint16_t target_port)
     thread_ = std::thread([this] { serve(); });
 }
 
+void Relay::hold() {
+    std::lock_guard lock(mutex_);
+    held_ = true;
+}
+
+void Relay::release() {
+    {
+        std::lock_guard lock(mutex_);
+        held_ = false;
+    }
+    (void)!::write(wake_[1], "r", 1);
+}
+
 Relay::~Relay() {
-    (void)!::write(wake_[1], "x", 1);
+    (void)!::write(wake_[1], "q", 1);
     thread_.join();
     ::close(listen_fd_);
     ::close(wake_[0]);
@@ -720,7 +733,10 @@ void Relay::serve() {
             for (int side = 0; side < 2; ++side)
                 fds.push_back({p.eof[side] ? -1 : p.fd[side], POLLIN, 0});
         if (::poll(fds.data(), fds.size(), -1) < 0) continue;
-        if (fds[0].revents) break;
+        if (fds[0].revents) {
+            char command = 0;
+            if (::read(wake_[0], &command, 1) != 1 || command == 'q') break;
+        }
         for (std::size_t i = 0; i < pairs.size(); ++i) {
             Pair& p = pairs[i];
             for (int side = 0; side < 2 && p.fd[0] >= 0; ++side) {
@@ -740,22 +756,35 @@ void Relay::serve() {
         if (fds[1].revents) {
             const int in = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
             if (in >= 0) {
-                const int out = connect_loopback(target_);
-                if (out < 0) {
-                    ::close(in);
-                } else {
-                    // As transparent as a relay can be: without this, Nagle and delayed ACKs hold the small
-                    // handshake records for 40 ms at each hop.
-                    const int one = 1;
-                    ::setsockopt(in, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                    ::setsockopt(out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                    pairs.push_back(Pair{{in, out}});
-                    std::lock_guard lock(mutex_);
-                    ++connections_;
-                }
+                std::lock_guard lock(mutex_);
+                ++connections_;
+                parked_.push_back(in);
             }
         }
+        bool forward = false;
+        {
+            std::lock_guard lock(mutex_);
+            forward = !held_;
+        }
+        // A held relay keeps new connections at TCP: the dial through it is in flight until release().
+        while (forward && !parked_.empty()) {
+            const int in = parked_.front();
+            parked_.erase(parked_.begin());
+            const int out = connect_loopback(target_);
+            if (out < 0) {
+                ::close(in);
+                continue;
+            }
+            // As transparent as a relay can be: without this, Nagle and delayed ACKs hold the small
+            // handshake records for 40 ms at each hop.
+            const int one = 1;
+            ::setsockopt(in, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            ::setsockopt(out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            pairs.push_back(Pair{{in, out}});
+        }
     }
+    for (int fd : parked_)
+        ::close(fd);
     for (auto& p : pairs)
         drop(p);
 }

@@ -325,6 +325,10 @@ public:
     Relay& operator=(const Relay&) = delete;
     std::uint16_t port() const { return port_; }
     int connections() const;
+    // While held, connections are accepted but not passed on: a dial through the relay stays in flight (at
+    // TCP) until release().
+    void hold();
+    void release();
 
 private:
     struct Pair {
@@ -340,6 +344,8 @@ private:
     std::thread thread_;
     mutable std::mutex mutex_;
     int connections_ = 0;
+    bool held_ = false;
+    std::vector<int> parked_; // relay thread only
 };
 
 std::string to_string(const std::vector<std::string>& lines);

@@ -195,7 +195,168 @@ void against_hub(DoubleConnectionRule hub_rule, DoubleConnectionRule peer_rule, 
     CHECK(to_string(peer.log().violations()) == "");
 }
 
+// Crossings forced in a known order: the side whose link comes second dials first, through a held relay, so
+// its dial is in flight before the other link exists (the stacks dial only then); the other side's link
+// reaches its upgrade (or data exchange) before the relay lets the held dial go on.
+enum class Release { at_upgrade, after_data_exchange };
+struct Forced {
+    bool hub_larger;
+    bool ours_first; // our dial's link comes first (the peer's dial is the held one)
+    Release release;
+};
+
+std::vector<Forced> forced_cases(bool with_data_exchange) {
+    std::vector<Forced> cases;
+    for (bool hub_larger : {true, false}) {
+        cases.push_back({hub_larger, true, Release::at_upgrade});
+        if (with_data_exchange) cases.push_back({hub_larger, true, Release::after_data_exchange});
+        cases.push_back({hub_larger, false, Release::at_upgrade});
+    }
+    return cases;
+}
+
+std::string describe(const Forced& f) {
+    return std::string("hub SKI ") + (f.hub_larger ? "larger" : "smaller") + ", " +
+           (f.ours_first ? "our link" : "the peer's link") + " first, the other released " +
+           (f.release == Release::at_upgrade ? "at its upgrade" : "once it is in data exchange");
+}
+
+void forced_against_stack(Stack stack, DoubleConnectionRule hub_rule, const Forced& f) {
+    const auto identities = larger_and_smaller();
+    NodeOptions options;
+    options.seed = 7;
+    options.rule = hub_rule;
+    Node hub("hub", f.hub_larger ? identities.first : identities.second, options);
+    StackPeer peer(stack, f.hub_larger ? identities.second : identities.first);
+    INFO(to_string(stack) << ", hub " << to_string(hub_rule) << ": " << describe(f));
+    Relay to_peer(peer.port()), to_hub(hub.port());
+    peer.trust(hub.ski(), to_hub.port());
+    REQUIRE_FALSE(hub.call([&](Hub& h) { return h.trust(peer.ski()); }));
+    Relay& held = f.ours_first ? to_hub : to_peer;
+    held.hold();
+    auto hub_dials = [&] {
+        REQUIRE_FALSE(hub.call([&](Hub& h) { return h.connect(peer.ski(), "127.0.0.1", to_peer.port()); }));
+    };
+    if (f.ours_first) {
+        peer.dial_at(Clock::now());
+        REQUIRE(eventually(hub.log(), [&] { return to_hub.connections() == 1; }));
+        hub_dials();
+        // Our link has reached the peer's upgrade (the peer decided about it), or data exchange.
+        if (f.release == Release::at_upgrade)
+            REQUIRE(peer.wait([](const StackPeer::Stats& s) { return s.accepted + s.refused >= 1; }));
+        else
+            REQUIRE(peer.wait([](const StackPeer::Stats& s) { return s.in_data_exchange; }));
+    } else {
+        hub_dials();
+        REQUIRE(eventually(hub.log(), [&] { return to_peer.connections() == 1; }));
+        peer.dial_at(Clock::now());
+        // The peer's link has reached the hub (held back, or registered), the hub's dial still in flight.
+        REQUIRE(eventually(hub.log(), [&] {
+            return hub.call([&](Hub& h) { return h.live_connections() + h.held_links() >= 1; });
+        }));
+    }
+    held.release();
+
+    HubView v;
+    StackPeer::Stats p;
+    const bool settled = eventually(hub.log(), [&] {
+        v = view_of(hub, peer.ski());
+        p = peer.stats();
+        return v.settled && p.in_data_exchange;
+    });
+    INFO("hub: slots " << v.slots << " live " << v.live << " held " << v.held << " doubt " << v.doubt
+                       << " dialling " << v.dialling << " confirmed " << v.confirmed);
+    INFO("peer: dials " << p.dials << " accepted " << p.accepted << " refused " << p.refused << " dropped "
+                        << p.dropped << " connected " << p.connected << " lost " << p.lost_connected);
+    REQUIRE(settled);
+    REQUIRE_FALSE(hub.call([&](Hub& h) { return h.send_data(peer.ski(), R"({"datagram":{"to":"peer"}})"); }));
+    REQUIRE(peer.wait([](const StackPeer::Stats& s) { return !s.data.empty(); }, 5s));
+    p = peer.stats();
+    CHECK(hub.log().count(Event::Kind::connected, peer.ski()) == 1);
+    CHECK(hub.log().count(Event::Kind::disconnected, peer.ski()) == 0);
+    CHECK(p.connected == 1);
+    CHECK(p.lost_connected == 0);
+    CHECK(to_peer.connections() == 1);
+    CHECK(p.dials == 1);
+    hub.stop();
+    CHECK(to_string(hub.log().violations()) == "");
+}
+
+void forced_against_hub(DoubleConnectionRule peer_rule, const Forced& f) {
+    const auto identities = larger_and_smaller();
+    NodeOptions options;
+    options.seed = 7;
+    Node hub("hub", f.hub_larger ? identities.first : identities.second, options);
+    options.rule = peer_rule;
+    options.seed = 8;
+    Node peer("peer", f.hub_larger ? identities.second : identities.first, options);
+    INFO("peer hub " << to_string(peer_rule) << ": " << describe(f));
+    Relay to_peer(peer.port()), to_hub(hub.port());
+    REQUIRE_FALSE(hub.call([&](Hub& h) { return h.trust(peer.ski()); }));
+    REQUIRE_FALSE(peer.call([&](Hub& h) { return h.trust(hub.ski()); }));
+    Relay& held = f.ours_first ? to_hub : to_peer;
+    held.hold();
+    auto connect = [](Node& from, const Node& to, std::uint16_t port) {
+        REQUIRE_FALSE(from.call([&](Hub& h) { return h.connect(to.ski(), "127.0.0.1", port); }));
+    };
+    Node& first = f.ours_first ? peer : hub;  // dials into the held relay
+    Node& second = f.ours_first ? hub : peer; // its link comes first
+    connect(first, second, f.ours_first ? to_hub.port() : to_peer.port());
+    REQUIRE(eventually(hub.log(), [&] { return held.connections() == 1; }));
+    connect(second, first, f.ours_first ? to_peer.port() : to_hub.port());
+    // The second dialler's link has reached the first one (held back or registered there).
+    REQUIRE(eventually(hub.log(), [&] {
+        return first.call([&](Hub& h) { return h.live_connections() + h.held_links() >= 1; });
+    }));
+    held.release();
+
+    HubView a, b;
+    const bool settled = eventually(hub.log(), [&] {
+        a = view_of(hub, peer.ski());
+        b = view_of(peer, hub.ski());
+        return a.settled && b.settled;
+    });
+    INFO("hub: slots " << a.slots << " live " << a.live << " held " << a.held << " doubt " << a.doubt
+                       << " dialling " << a.dialling << " confirmed " << a.confirmed);
+    INFO("peer: slots " << b.slots << " live " << b.live << " held " << b.held << " doubt " << b.doubt
+                        << " dialling " << b.dialling << " confirmed " << b.confirmed);
+    REQUIRE(settled);
+    REQUIRE(same_link(hub, peer, "forced"));
+    CHECK(hub.log().count(Event::Kind::connected, peer.ski()) == 1);
+    CHECK(peer.log().count(Event::Kind::connected, hub.ski()) == 1);
+    CHECK(hub.log().count(Event::Kind::disconnected, peer.ski()) == 0);
+    CHECK(peer.log().count(Event::Kind::disconnected, hub.ski()) == 0);
+    CHECK(to_peer.connections() == 1);
+    CHECK(to_hub.connections() == 1);
+    hub.stop();
+    peer.stop();
+    CHECK(to_string(hub.log().violations()) == "");
+    CHECK(to_string(peer.log().violations()) == "");
+}
+
 } // namespace
+
+// Each order of a crossing made certain, against each behaviour, with the hub on either configured rule.
+// ship-go v0.6 with the smaller SKI and its dial second is the field report: it kept our link, we kept its
+// (spec: the most recent) and both went.
+TEST_CASE("double connection in forced crossings against ship-go v0.6", "[hub][double][interop]") {
+    for (auto rule : {DoubleConnectionRule::spec, DoubleConnectionRule::legacy})
+        for (const auto& f : forced_cases(true))
+            forced_against_stack(Stack::shipgo_v06, rule, f);
+}
+
+// OpenEEBUS refuses our link while its dial runs, so ours never reaches data exchange first. The field
+// report: with the legacy rule and the larger SKI both links went.
+TEST_CASE("double connection in forced crossings against OpenEEBUS", "[hub][double][interop]") {
+    for (auto rule : {DoubleConnectionRule::spec, DoubleConnectionRule::legacy})
+        for (const auto& f : forced_cases(false))
+            forced_against_stack(Stack::openeebus, rule, f);
+}
+
+TEST_CASE("double connection in forced crossings against a hub with the other rule", "[hub][double][interop]") {
+    for (const auto& f : forced_cases(false))
+        forced_against_hub(DoubleConnectionRule::legacy, f);
+}
 
 // Before issue 17 the hub on the spec rule lost both links against ship-go v0.6 whenever ship-go had the
 // smaller SKI and both dials crossed (each side dropped the link the other kept).
