@@ -79,6 +79,7 @@ public:
     std::size_t live_connections() const noexcept { return connections_.size(); }
     std::size_t held_links() const noexcept { return held_links_.size(); } // contending or closing, unbuilt
     bool in_doubt(std::string_view ski) const { return doubts_.contains(ski); } // a double connection to settle
+    std::optional<DoubleConnectionRule> learned_rule(const std::string& ski) const { return rules_.learned(ski); }
     std::size_t pending_timers() const noexcept { return timers_.pending(); }
 
     // HubApi

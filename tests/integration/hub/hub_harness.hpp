@@ -159,6 +159,7 @@ public:
     std::uint16_t port() const { return port_; }
     EventLog& log() { return *log_; }
     net::Strand& strand() { return *strand_; }
+    const std::filesystem::path& state_dir() const { return state_.path(); }
 
     // Queues fn(hub) on the strand; the future has its result.
     template <typename F>

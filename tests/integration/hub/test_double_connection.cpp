@@ -301,6 +301,65 @@ TEST_CASE("bug class 3: a replaced connection's close produces no peer_disconnec
     replaced(DoubleConnectionRule::legacy, false);
 }
 
+// A link in data exchange is never replaced by a newer one that is not further along: a new link from the
+// same SKI is refused before its upgrade (so no stack counts it), and the old one must answer a ping within
+// the probe bound. A peer that rebooted dials again while its old TCP connection still looks open here:
+// the old one then answers nothing, is dropped, and the peer's next dial gets through.
+TEST_CASE("a peer dialling again while a link to it is in data exchange: refused; the old link must answer",
+          "[hub][double]") {
+    const auto identities = larger_and_smaller();
+    for (bool hub_is_larger : {true, false}) {
+        INFO("the hub has the " << (hub_is_larger ? "larger" : "smaller") << " SKI");
+        NodeOptions options;
+        options.probe_bound = 300ms;
+        Node hub("hub", hub_is_larger ? identities.first : identities.second, options);
+        Node peer("peer", hub_is_larger ? identities.second : identities.first);
+        REQUIRE_FALSE(peer.call([&](Hub& h) { return h.trust(hub.ski()); }));
+        hub.trust_and_connect(peer);
+        REQUIRE(hub.log().wait_count(Event::Kind::connected, peer.ski(), 1));
+        REQUIRE(peer.log().wait_count(Event::Kind::connected, hub.ski(), 1));
+
+        // Alive: the newcomer is refused, the old link answers the ping and stays.
+        PeerPool pool;
+        const auto id = pool.add_identity(peer.identity(), "hubit-peer");
+        const auto early = pool.dial(id, hub.port(), hub.ski(), PeerPool::Mode::ship);
+        REQUIRE(pool.wait([&](const auto& all) { return all[early].closed.has_value(); }));
+        CHECK_FALSE(pool.outcome(early).opened);
+        CHECK(pool.outcome(early).closed->reason.find("HTTP 503") != std::string::npos);
+        // Well past the probe bound: the old link is still the one, in data exchange.
+        const auto probed_at = Clock::now();
+        REQUIRE_FALSE(hub.log().wait_count(Event::Kind::disconnected, peer.ski(), 1, 600ms));
+        CHECK(Clock::now() - probed_at >= 600ms);
+        REQUIRE(same_link(hub, peer, "still"));
+
+        // Dead (the peer's strand answers nothing, as a peer that went away without a FIN): refused again,
+        // and this time the old link is dropped within the probe bound; the next dial gets through.
+        Node::Block silent(peer);
+        const auto refused = pool.dial(id, hub.port(), hub.ski(), PeerPool::Mode::ship);
+        const auto asked = Clock::now();
+        REQUIRE(pool.wait([&](const auto& all) { return all[refused].closed.has_value(); }));
+        CHECK(pool.outcome(refused).closed->reason.find("HTTP 503") != std::string::npos);
+        REQUIRE(hub.log().wait_count(Event::Kind::disconnected, peer.ski(), 1, 5s));
+        const auto dropped_after = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - asked);
+        INFO("dropped after " << dropped_after.count() << " ms");
+        CHECK(dropped_after < 2000ms);
+        const auto events = hub.log().events();
+        const auto last_disconnect = std::find_if(events.rbegin(), events.rend(), [&](const Event& e) {
+            return e.kind == Event::Kind::disconnected && e.ski == peer.ski();
+        });
+        REQUIRE(last_disconnect != events.rend());
+        CHECK(last_disconnect->text.find("no pong") != std::string::npos);
+        const auto again = pool.dial(id, hub.port(), hub.ski(), PeerPool::Mode::ship);
+        REQUIRE(pool.wait([&](const auto& all) { return all[again].data_exchange || all[again].closed; }));
+        CHECK(pool.outcome(again).data_exchange);
+        REQUIRE(hub.log().wait_count(Event::Kind::connected, peer.ski(), 2));
+        silent.release();
+        hub.stop();
+        peer.stop();
+        CHECK(to_string(hub.log().violations()) == "");
+    }
+}
+
 // CONN_001 with the hub as the larger SKI: it dials the tool (A); the tool takes A's TCP but does not answer
 // and instead dials the hub (B) with the same certificate. The hub keeps B, the newer one, runs the handshake
 // on it and aborts its own dial A before it ever opens. Fails if dial A were left running (it would open

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <future>
 #include <map>
 
 #include "hub_harness.hpp"
@@ -278,8 +279,26 @@ void forced_against_stack(Stack stack, DoubleConnectionRule hub_rule, const Forc
     CHECK(p.lost_connected == 0);
     CHECK(to_peer.connections() == 1);
     CHECK(p.dials == 1);
+    // Where the peer decided a crossing it could see (our dial second), the hub took its rule from it.
+    const auto learned = hub.call([&](Hub& h) { return h.learned_rule(peer.ski()); });
+    if (!f.ours_first) {
+        REQUIRE(learned);
+        if (stack == Stack::openeebus) CHECK(*learned == DoubleConnectionRule::first_come);
+        if (stack == Stack::shipgo_v06 && f.hub_larger) CHECK(*learned == DoubleConnectionRule::legacy);
+    }
+    // ... and kept it with the peer's trust, on disk.
+    auto durable = std::make_shared<std::promise<bool>>();
+    hub.call([durable](Hub& h) { h.when_persisted([durable](Result r) { durable->set_value(!r); }); });
+    auto written = durable->get_future();
+    REQUIRE(written.wait_for(deadline) == std::future_status::ready);
+    REQUIRE(written.get());
     hub.stop();
     CHECK(to_string(hub.log().violations()) == "");
+    const auto stored = TrustStore::load(hub.state_dir(), [](std::function<void()>) {});
+    REQUIRE(stored.find(peer.ski()));
+    const auto kept = stored.find(peer.ski())->double_connection;
+    INFO("learned " << (learned ? to_string(*learned) : "none") << ", stored " << (kept ? to_string(*kept) : "none"));
+    CHECK(kept == learned);
 }
 
 void forced_against_hub(DoubleConnectionRule peer_rule, const Forced& f) {
