@@ -105,6 +105,7 @@ struct PeerVerdict {
     std::string ski;
     std::string reason;
     bool reported = false;  // a server handshake failure was reported to the owner
+    bool handshake_done = false; // server: the TLS handshake completed; later alerts are no handshake failure
     std::string peer_alert; // client: the fatal TLS alert the server sent us, if any
 };
 
