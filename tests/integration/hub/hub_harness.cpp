@@ -412,8 +412,9 @@ public:
     Peer(PeerPool& pool, std::size_t index, Mode mode, const std::string& ship_id)
         : pool_(pool)
         , index_(index)
-        , mode_(mode) {
-        if (mode_ == Mode::ship) {
+        , mode_(mode)
+        , confirm_timer_(*pool.strand_) {
+        if (mode_ != Mode::silent) {
             ship::ConnectionConfig config;
             config.own_ship_id = ship_id;
             config.peer_trusted = true;
@@ -432,12 +433,28 @@ public:
 
     void on_message(net::Link&, std::vector<std::uint8_t> message) override {
         const auto parsed = ship::parse_frame(message);
+        bool announce = false;
         if (const auto* frame = std::get_if<ship::Frame>(&parsed)) {
             const auto decoded = ship::msg::decode(*frame);
             if (const auto* m = std::get_if<ship::msg::Message>(&decoded))
                 if (const auto* close = std::get_if<ship::msg::ConnectionClose>(m);
                     close && close->phase == ship::msg::ClosePhase::announce)
-                    update([](Outcome& o) { ++o.close_announces; });
+                    announce = true;
+        }
+        if (announce) {
+            update([](Outcome& o) {
+                ++o.close_announces;
+                if (!o.announce_at) o.announce_at = Clock::now();
+            });
+            if (mode_ == Mode::ship_no_confirm) return;
+            if (mode_ == Mode::ship_late_confirm) {
+                confirm_timer_.start(late_confirm, [this, message = std::move(message)] {
+                    if (!sme_) return;
+                    sme_->receive(message, Clock::now());
+                    run_actions();
+                });
+                return;
+            }
         }
         if (sme_) {
             sme_->receive(message, Clock::now());
@@ -446,7 +463,11 @@ public:
     }
 
     void on_closed(net::Link&, const net::CloseInfo& info) override {
-        update([&](Outcome& o) { o.closed = info; });
+        confirm_timer_.cancel();
+        update([&](Outcome& o) {
+            o.closed = info;
+            o.closed_at = Clock::now();
+        });
     }
 
     bool send_data(const std::string& json) {
@@ -483,6 +504,7 @@ private:
     PeerPool& pool_;
     std::size_t index_;
     Mode mode_;
+    net::Timer confirm_timer_;
     std::optional<ship::Connection> sme_;
 };
 

@@ -247,13 +247,16 @@ bool same_link(Node& a, Node& b, const std::string& marker);
 // connectionClose announce. Every link's fate is recorded; queries are thread-safe.
 class PeerPool {
 public:
-    enum class Mode { silent, ship };
+    // ship_late_confirm answers a connectionClose announce only after late_confirm; ship_no_confirm never.
+    enum class Mode { silent, ship, ship_late_confirm, ship_no_confirm };
+    static constexpr std::chrono::milliseconds late_confirm{200};
     struct Outcome {
         bool opened = false;
         bool data_exchange = false;
         std::optional<net::CloseInfo> closed;
         int close_announces = 0;       // connectionClose announce messages received
         std::vector<std::string> data; // plain JSON of data messages received
+        std::optional<Clock::time_point> announce_at, closed_at; // first announce, the link's end
     };
 
     PeerPool();

@@ -360,6 +360,47 @@ TEST_CASE("a peer dialling again while a link to it is in data exchange: refused
     }
 }
 
+// SHIP 13.4.7 on the wire: a connection in data exchange that the hub ends (a user's Disconnect here; the
+// double-connection close, trust removal and stop take the same path) gets connectionClose announce, and
+// its WebSocket close comes only after the peer's confirm, or after maxTime (500 ms) without one.
+TEST_CASE("SHIP 13.4.7: the announce is followed by the confirm or maxTime before the WebSocket close",
+          "[hub][double][term]") {
+    const auto identities = larger_and_smaller();
+    Node hub("hub", identities.first);
+    REQUIRE_FALSE(hub.call([&](Hub& h) { return h.trust(identities.second.ski); }));
+    PeerPool pool;
+    const auto id = pool.add_identity(identities.second, "hubit-closer");
+    for (auto mode : {PeerPool::Mode::ship_late_confirm, PeerPool::Mode::ship_no_confirm}) {
+        const bool confirms = mode == PeerPool::Mode::ship_late_confirm;
+        INFO((confirms ? "the peer confirms 200 ms late" : "the peer never confirms"));
+        const auto link = pool.dial(id, hub.port(), hub.ski(), mode);
+        REQUIRE(pool.wait([&](const auto& all) { return all[link].data_exchange || all[link].closed; }));
+        REQUIRE(eventually(hub.log(), [&] {
+            return hub.call([&](Hub& h) { return h.registry().is_confirmed(identities.second.ski); });
+        }));
+        REQUIRE_FALSE(hub.call([&](Hub& h) { return h.disconnect(identities.second.ski, "test over"); }));
+        REQUIRE(pool.wait([&](const auto& all) { return all[link].closed.has_value(); }));
+        const auto o = pool.outcome(link);
+        REQUIRE(o.announce_at);
+        REQUIRE(o.closed_at);
+        const auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(*o.closed_at - *o.announce_at);
+        INFO("WebSocket closed " << gap.count() << " ms after the announce: " << o.closed->code << " "
+                                 << o.closed->reason);
+        CHECK(o.close_announces == 1);
+        if (confirms) {
+            CHECK(gap >= PeerPool::late_confirm - 5ms);
+            CHECK(gap < 500ms);
+        } else {
+            CHECK(gap >= 495ms);
+            CHECK(o.closed->by == net::CloseInfo::By::peer);
+            CHECK(o.closed->code == ship::close_code_ship);
+        }
+        REQUIRE(hub.log().wait_count(Event::Kind::disconnected, identities.second.ski, confirms ? 1 : 2));
+    }
+    hub.stop();
+    CHECK(to_string(hub.log().violations()) == "");
+}
+
 // CONN_001 with the hub as the larger SKI: it dials the tool (A); the tool takes A's TCP but does not answer
 // and instead dials the hub (B) with the same certificate. The hub keeps B, the newer one, runs the handshake
 // on it and aborts its own dial A before it ever opens. Fails if dial A were left running (it would open
