@@ -12,6 +12,7 @@
 
 #include "hub_harness.hpp"
 #include "scripted_stacks.hpp"
+#include "tls/test_certs.hpp"
 
 namespace ship::hub::it {
 namespace {
@@ -403,6 +404,32 @@ TEST_CASE("double connection between a spec hub and a legacy hub", "[hub][double
     for (const auto& c : sweep())
         against_hub(DoubleConnectionRule::spec, DoubleConnectionRule::legacy, c, figures);
     figures.print("a legacy hub (this hub: spec)");
+}
+
+} // namespace ship::hub::it
+
+namespace ship::hub::it {
+
+// Elli / VW wallboxes send certificates with BOOLEAN TRUE as 0x01 (ship-go needs a patched Go toolchain
+// to read them). Such a node is dialled and dials, completes SHIP and exchanges data, with its SKI computed
+// from its key.
+TEST_CASE("a wallbox certificate with BOOLEAN TRUE as 0x01 handshakes as server and as client",
+          "[hub][interop][tls]") {
+    const auto wallbox_id = tls::testing::make_identity_with_boolean_true_as_01();
+    for (bool hub_dials : {true, false}) {
+        INFO((hub_dials ? "the hub dials the wallbox" : "the wallbox dials the hub"));
+        Node hub("hub", make_identity("hubit-hub"));
+        Node wallbox("wallbox", wallbox_id);
+        Node& dialler = hub_dials ? hub : wallbox;
+        Node& listener = hub_dials ? wallbox : hub;
+        REQUIRE_FALSE(listener.call([&](Hub& h) { return h.trust(dialler.ski()); }));
+        dialler.trust_and_connect(listener);
+        REQUIRE(hub.log().wait_count(Event::Kind::connected, wallbox_id.ski, 1));
+        REQUIRE(wallbox.log().wait_count(Event::Kind::connected, hub.ski(), 1));
+        REQUIRE(same_link(hub, wallbox, "wallbox"));
+        hub.stop();
+        wallbox.stop();
+    }
 }
 
 } // namespace ship::hub::it
