@@ -6,6 +6,7 @@
 #include <rapidjson/error/en.h>
 #include <spdlog/spdlog.h>
 
+#include "hub/address_list.hpp"
 #include "net/strand.hpp"
 #include "ship/ski.hpp"
 #include "util/log_context.hpp"
@@ -46,7 +47,7 @@ std::string describe(const net::CloseInfo& info) {
 // Whether a peer's new announcement changes what its record shows (D-Bus Peer object) or where we dial it.
 bool announcement_changed(const DiscoveredService& before, const DiscoveredService& now) {
     auto shown = [](const DiscoveredService& d) {
-        return std::tie(d.ship_id, d.brand, d.model, d.type, d.host, d.port, d.path);
+        return std::tie(d.ship_id, d.brand, d.model, d.type, d.host, d.port, d.path, d.host_name, d.addresses);
     };
     return shown(before) != shown(now);
 }
@@ -59,27 +60,35 @@ std::uint64_t now_us() {
 
 } // namespace
 
-// A dial on its way: holds the scheduler's ticket (the in-flight marker) until the WebSocket opens or fails.
+// A dial on its way: holds the scheduler's ticket (the in-flight marker) until a WebSocket opens or every
+// address failed. The peer's addresses are tried one after another (hub/address_list.hpp), never two at
+// once: two links in flight to one peer are a double connection of our own making.
 class Hub::DialAttempt final : public net::LinkHandler {
 public:
-    DialAttempt(Hub& hub, PeerAddress where, DialTicket in_flight)
+    DialAttempt(Hub& hub, std::uint64_t attempt_id, std::vector<PeerAddress> to_try, DialTicket in_flight)
         : hub_(hub)
-        , address(std::move(where))
+        , id(attempt_id)
+        , candidates(std::move(to_try))
         , ticket(std::move(in_flight)) {}
     void on_open(net::Link&) override { hub_.dial_opened(self.lock()); }
     void on_message(net::Link&, std::vector<std::uint8_t> message) override {
         if (early.size() < max_held_messages) early.push_back(std::move(message));
     }
-    void on_closed(net::Link& l, const net::CloseInfo& info) override {
-        spdlog::info("dial to {} at {}:{} failed: {}", short_ski(ticket.ski()), address.host, address.port,
+    void on_closed(net::Link&, const net::CloseInfo& info) override {
+        spdlog::info("dial to {} at {} failed: {}", short_ski(ticket.ski()),
+                     address.host + ":" + std::to_string(address.port),
                      info.reason.empty() ? describe(info) : info.reason);
-        hub_.dial_ended(l.id());
+        hub_.dial_link_failed(self.lock(), info);
     }
 
     Hub& hub_;
-    PeerAddress address;
+    std::uint64_t id;
+    std::vector<PeerAddress> candidates; // in the order to try
+    std::size_t next = 0;                // the next candidate to try
+    PeerAddress address;                 // the one being tried
     DialTicket ticket;
-    std::shared_ptr<net::Link> link;
+    std::shared_ptr<net::Link> link; // the dial in flight, if any (none while a host name resolves)
+    bool cancelled = false;
     std::weak_ptr<DialAttempt> self;
     std::vector<std::vector<std::uint8_t>> early;
 };
@@ -137,7 +146,8 @@ Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
                      [this](const std::string& ski, const PeerAddress& address, DialTicket ticket) {
                          return dial(ski, address, std::move(ticket));
                      }})
-    , contest_times_{config_.verdict_wait, config_.passive_wait} {
+    , contest_times_{config_.verdict_wait, config_.passive_wait}
+    , resolver_([&strand](std::function<void()> fn) { return strand.post(std::move(fn)); }) {
     net::ClientConfig client;
     client.certificate_pem = config_.certificate_pem;
     client.private_key_pem = config_.private_key_pem;
@@ -449,28 +459,112 @@ void Hub::learn_from_close(const std::string& ski, Direction closed, const net::
 
 std::function<void()> Hub::dial(const std::string& ski, const PeerAddress& address, DialTicket ticket) {
     if (stopping_) return {};
-    auto attempt = std::make_shared<DialAttempt>(*this, address, std::move(ticket));
+    auto candidates = dial_candidates(ski);
+    if (candidates.empty()) candidates.push_back(address);
+    auto attempt = std::make_shared<DialAttempt>(*this, ++last_attempt_id_, std::move(candidates), std::move(ticket));
     attempt->self = attempt;
-    net::DialRequest request;
-    request.host = address.host;
-    request.port = address.port;
-    request.path = address.path.empty() ? "/ship/" : address.path;
-    request.expected_ski = ski;
-    auto link = client_->dial(request, *attempt);
-    if (!link) return {}; // the ticket ends with the attempt: the next one is scheduled
-    spdlog::debug("dialling {} at {}:{}{}", short_ski(ski), address.host, address.port, request.path);
-    attempt->link = link;
-    dial_attempts_[link->id()] = attempt;
-    std::weak_ptr<net::Link> weak = link;
-    return [weak] {
-        if (auto l = weak.lock()) l->close(ship::close_code_ship, "dial cancelled");
+    dial_attempts_[attempt->id] = attempt;
+    if (!dial_next(attempt)) {
+        dial_attempts_.erase(attempt->id);
+        return {}; // the ticket ends with the attempt: the next one is scheduled
+    }
+    std::weak_ptr<DialAttempt> weak = attempt;
+    return [this, weak] {
+        auto a = weak.lock();
+        if (!a || a->cancelled) return;
+        a->cancelled = true;
+        if (a->link) {
+            a->link->close(ship::close_code_ship, "dial cancelled");
+        } else {
+            // A host name is being resolved: the attempt ends now, its late result is dropped. On a later
+            // turn, not inside the scheduler's cancel.
+            timers_.schedule(std::chrono::milliseconds(0), [this, id = a->id] { dial_attempt_over(id); });
+        }
     };
+}
+
+std::vector<PeerAddress> Hub::dial_candidates(const std::string& ski) const {
+    std::optional<Announced> announced;
+    if (auto it = discovered_.find(ski); it != discovered_.end()) {
+        const auto& d = it->second;
+        Announced a;
+        a.addresses = d.addresses;
+        a.host_name = d.host_name;
+        // A producer that fills only `host` (an older caller, a test) announces that one address or name.
+        if (a.addresses.empty() && a.host_name.empty()) {
+            if (is_numeric_host(d.host))
+                a.addresses.push_back(d.host);
+            else
+                a.host_name = d.host;
+        }
+        a.port = d.port;
+        a.path = d.path.empty() ? "/ship/" : d.path;
+        announced = std::move(a);
+    }
+    const auto* peer = trust_.find(ski);
+    return dial_order(announced, peer ? peer->address : std::nullopt);
+}
+
+bool Hub::dial_next(const std::shared_ptr<DialAttempt>& attempt) {
+    const std::string ski = attempt->ticket.ski();
+    while (attempt->next < attempt->candidates.size() && !attempt->cancelled && !stopping_) {
+        const PeerAddress candidate = attempt->candidates[attempt->next++];
+        attempt->address = candidate;
+        if (!is_numeric_host(candidate.host)) {
+            // Resolved off the strand; the attempt (and its ticket) stays in flight meanwhile.
+            spdlog::debug("dialling {}: resolving {}", short_ski(ski), candidate.host);
+            std::weak_ptr<DialAttempt> weak = attempt;
+            resolver_.resolve(candidate.host, [this, weak, candidate](std::vector<std::string> addresses,
+                                                                       std::string error) {
+                auto a = weak.lock();
+                if (!a || a->cancelled || stopping_ || !dial_attempts_.contains(a->id)) return;
+                if (addresses.empty())
+                    spdlog::info("dial to {}: {} does not resolve: {}", short_ski(a->ticket.ski()), candidate.host,
+                                 error);
+                std::vector<PeerAddress> tried(a->candidates.begin(),
+                                               a->candidates.begin() + static_cast<long>(a->next));
+                auto more = resolved_candidates(candidate, addresses, tried);
+                a->candidates.insert(a->candidates.begin() + static_cast<long>(a->next), more.begin(), more.end());
+                if (!dial_next(a)) dial_attempt_over(a->id);
+            });
+            return true;
+        }
+        net::DialRequest request;
+        request.host = candidate.host;
+        request.port = candidate.port;
+        request.path = candidate.path.empty() ? "/ship/" : candidate.path;
+        request.expected_ski = ski;
+        attempt->early.clear();
+        attempt->link = client_->dial(request, *attempt);
+        if (attempt->link) {
+            spdlog::debug("dialling {} at {}:{}{}", short_ski(ski), candidate.host, candidate.port, request.path);
+            return true;
+        }
+    }
+    return false;
+}
+
+void Hub::dial_link_failed(const std::shared_ptr<DialAttempt>& attempt, const net::CloseInfo& info) {
+    if (!attempt) return;
+    attempt->link.reset();
+    // Refused by the peer itself (HTTP 503: it holds a connection to us, or its limits): another address of
+    // the same peer would hear the same.
+    const bool refused = info.reason.find("HTTP 503") != std::string::npos;
+    if (attempt->cancelled || stopping_ || refused || !dial_next(attempt)) dial_attempt_over(attempt->id);
+}
+
+void Hub::dial_attempt_over(std::uint64_t id) {
+    auto node = dial_attempts_.extract(id);
+    const std::string ski = node.empty() ? std::string() : node.mapped()->ticket.ski();
+    node = {}; // drops the ticket: a failed attempt, the next is scheduled
+    if (!ski.empty() && doubts_.contains(ski)) contest(ski);
+    maybe_finish();
 }
 
 void Hub::dial_opened(const std::shared_ptr<DialAttempt>& attempt) {
     if (!attempt) return;
     auto link = attempt->link;
-    auto keep = dial_attempts_.extract(link->id());
+    auto keep = dial_attempts_.extract(attempt->id);
     const std::string ski = link->peer_ski();
     if (!attempt->ticket.connected()) {
         auto closing = std::make_shared<HeldLink>(*this, link, Direction::outgoing);
@@ -488,14 +582,6 @@ void Hub::dial_opened(const std::shared_ptr<DialAttempt>& attempt) {
         connection->dialled_address = attempt->address;
     }
     if (doubts_.contains(ski)) contest(ski); // our dial has resolved
-}
-
-void Hub::dial_ended(std::uint64_t id) {
-    auto node = dial_attempts_.extract(id);
-    const std::string ski = node.empty() ? std::string() : node.mapped()->ticket.ski();
-    node = {}; // drops the ticket: a failed attempt, the next is scheduled
-    if (!ski.empty() && doubts_.contains(ski)) contest(ski);
-    maybe_finish();
 }
 
 // ---------------------------------------------------------------------------------------------- connections
@@ -619,11 +705,9 @@ void Hub::on_ended(PeerConnection& connection, const net::CloseInfo& info) {
 }
 
 std::optional<PeerAddress> Hub::address_for(const std::string& ski) const {
-    if (auto it = discovered_.find(ski); it != discovered_.end() && !it->second.host.empty())
-        return PeerAddress{it->second.host, it->second.port,
-                           it->second.path.empty() ? "/ship/" : it->second.path};
-    if (const auto* peer = trust_.find(ski); peer && peer->address) return peer->address;
-    return std::nullopt;
+    auto candidates = dial_candidates(ski);
+    if (candidates.empty()) return std::nullopt;
+    return candidates.front();
 }
 
 // ---------------------------------------------------------------------------------------------- peers

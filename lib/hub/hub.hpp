@@ -15,6 +15,7 @@
 
 #include "hub/dial_scheduler.hpp"
 #include "hub/hub_api.hpp"
+#include "hub/name_resolver.hpp"
 #include "hub/peer_connection.hpp"
 #include "hub/peer_rules.hpp"
 #include "hub/registry.hpp"
@@ -122,8 +123,11 @@ private:
 
     net::Admission admit(const std::shared_ptr<net::Link>& link);
     std::function<void()> dial(const std::string& ski, const PeerAddress& address, DialTicket ticket);
+    std::vector<PeerAddress> dial_candidates(const std::string& ski) const;
+    bool dial_next(const std::shared_ptr<DialAttempt>& attempt); // false: no address left to try
+    void dial_link_failed(const std::shared_ptr<DialAttempt>& attempt, const net::CloseInfo& info);
+    void dial_attempt_over(std::uint64_t attempt_id);
     void dial_opened(const std::shared_ptr<DialAttempt>& attempt);
-    void dial_ended(std::uint64_t id);
 
     // Registers a new connection if the rule lets it win; returns it (null: it lost, or was held back).
     std::shared_ptr<PeerConnection> offer(const std::shared_ptr<net::Link>& link, Direction direction,
@@ -172,7 +176,9 @@ private:
     std::unique_ptr<net::Server> server_;
 
     std::map<std::uint64_t, std::shared_ptr<PeerConnection>> connections_; // every built one, until it ends
-    std::map<std::uint64_t, std::shared_ptr<DialAttempt>> dial_attempts_;  // dials not yet open
+    std::map<std::uint64_t, std::shared_ptr<DialAttempt>> dial_attempts_;  // dials not yet open, by attempt
+    std::uint64_t last_attempt_id_ = 0;
+    NameResolver resolver_; // after everything its results reach: destroyed (closed) first
     std::map<std::uint64_t, std::shared_ptr<HeldLink>> held_links_;        // unbuilt: contending or closing
     std::map<std::string, PeerInfo, std::less<>> peers_;
     std::map<std::string, DiscoveredService, std::less<>> discovered_;

@@ -279,7 +279,7 @@ Node::Node(std::string name, tls::Identity identity, NodeOptions options)
     config.private_key_pem = identity_.private_key_pem;
     config.local_ski = identity_.ski;
     config.qr_code = "SHIP;SKI:" + identity_.ski + ";ID:" + config.ship_id + ";ENDSHIP;";
-    config.listen_address = "127.0.0.1";
+    config.listen_address = options.listen_address;
     config.port = 0;
     config.auto_accept = options.auto_accept;
     config.wait_for_trust = options.wait_for_trust;
@@ -599,11 +599,13 @@ bool PeerPool::wait(const std::function<bool(const std::vector<Outcome>&)>& pred
 
 // ------------------------------------------------------------------------------------------ tarpit
 
-Tarpit::Tarpit() {
+Tarpit::Tarpit(std::uint16_t port, const std::string& where) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port);
+    if (::inet_pton(AF_INET, where.c_str(), &address.sin_addr) != 1)
+        throw std::runtime_error("tarpit: " + where + " is no IPv4 address");
     if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
         ::listen(listen_fd_, 64) != 0 || ::pipe2(wake_, O_CLOEXEC) != 0)
         throw std::runtime_error("tarpit listener failed");
@@ -625,6 +627,7 @@ Tarpit::Tarpit() {
                 std::erase(fds_, fds[i].fd);
                 std::lock_guard lock(mutex_);
                 ++hung_up_;
+                last_hung_up_at_ = Clock::now();
                 changed_.notify_all();
             }
             if (!fds[0].revents) continue;
@@ -661,6 +664,11 @@ bool Tarpit::wait_accepted(int n, std::chrono::milliseconds timeout) {
 int Tarpit::hung_up() const {
     std::lock_guard lock(mutex_);
     return hung_up_;
+}
+
+std::optional<Clock::time_point> Tarpit::last_hung_up_at() const {
+    std::lock_guard lock(mutex_);
+    return last_hung_up_at_;
 }
 
 bool Tarpit::wait_hung_up(int n, std::chrono::milliseconds timeout) {

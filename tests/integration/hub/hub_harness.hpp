@@ -75,6 +75,7 @@ struct Event {
     std::string ski;
     std::string text; // reason, error, SHIP ID or JSON
     PeerState state = PeerState::none;
+    Clock::time_point at = Clock::now(); // when the hub reported it
 };
 
 // Records every HubEvents call and checks the contract while it happens: each call comes from the strand,
@@ -138,6 +139,7 @@ struct NodeOptions {
     bool auto_accept = false;
     bool wait_for_trust = true;
     std::chrono::milliseconds connect_timeout{5000};
+    std::string listen_address = "127.0.0.1"; // "" = every address (IPv4 and IPv6)
     ship::Timers ship_timers{};
     net::LinkSettings link{};
     std::chrono::milliseconds shutdown_bound{15000};
@@ -298,7 +300,8 @@ private:
 // the connections the dialler gave up (EOF seen).
 class Tarpit {
 public:
-    Tarpit();
+    // On a free port of 127.0.0.1, or on `port` of `address` (IPv4).
+    explicit Tarpit(std::uint16_t port = 0, const std::string& address = "127.0.0.1");
     ~Tarpit();
     Tarpit(const Tarpit&) = delete;
     Tarpit& operator=(const Tarpit&) = delete;
@@ -307,6 +310,7 @@ public:
     bool wait_accepted(int n, std::chrono::milliseconds timeout = deadline);
     int hung_up() const;
     bool wait_hung_up(int n, std::chrono::milliseconds timeout = deadline);
+    std::optional<Clock::time_point> last_hung_up_at() const;
 
 private:
     int listen_fd_ = -1;
@@ -316,6 +320,7 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable changed_;
     int accepted_ = 0, hung_up_ = 0;
+    std::optional<Clock::time_point> last_hung_up_at_;
     std::vector<int> fds_; // tarpit thread only
 };
 
