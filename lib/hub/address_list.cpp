@@ -26,8 +26,9 @@ std::vector<PeerAddress> dial_order(const std::optional<Announced>& announced,
         // address it no longer announces may belong to another device by now); without an announcement it
         // is all we know.
         const bool still_announced =
-            !announced || std::any_of(announced->addresses.begin(), announced->addresses.end(),
-                                      [&](const std::string& a) { return a == last_worked->host; }) ||
+            !announced ||
+            std::any_of(announced->addresses.begin(), announced->addresses.end(),
+                        [&](const std::string& a) { return a == last_worked->host; }) ||
             last_worked->host == announced->host_name;
         if (still_announced && (!announced || last_worked->port == announced->port)) add(*last_worked);
     }
@@ -40,12 +41,14 @@ std::vector<PeerAddress> dial_order(const std::optional<Announced>& announced,
     return order;
 }
 
-std::vector<PeerAddress> resolved_candidates(const PeerAddress& name, const std::vector<std::string>& addresses,
+std::vector<PeerAddress> resolved_candidates(const PeerAddress& name,
+                                             const std::vector<std::string>& addresses,
                                              const std::vector<PeerAddress>& done) {
     std::vector<PeerAddress> out;
     for (const auto& address : addresses) {
         PeerAddress a{address, name.port, name.path};
-        if (std::find(done.begin(), done.end(), a) == done.end() && std::find(out.begin(), out.end(), a) == out.end())
+        if (std::find(done.begin(), done.end(), a) == done.end() &&
+            std::find(out.begin(), out.end(), a) == out.end())
             out.push_back(std::move(a));
     }
     return out;

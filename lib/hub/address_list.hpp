@@ -31,7 +31,8 @@ std::vector<PeerAddress> dial_order(const std::optional<Announced>& announced,
                                     const std::optional<PeerAddress>& last_worked);
 
 // The numeric addresses a name resolved to, as candidates to dial after `done` (those not tried yet).
-std::vector<PeerAddress> resolved_candidates(const PeerAddress& name, const std::vector<std::string>& addresses,
+std::vector<PeerAddress> resolved_candidates(const PeerAddress& name,
+                                             const std::vector<std::string>& addresses,
                                              const std::vector<PeerAddress>& done);
 
 } // namespace ship::hub

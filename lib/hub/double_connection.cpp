@@ -40,7 +40,8 @@ Decision should_keep_new(std::string_view local_ski, std::string_view remote_ski
     if (rule == DoubleConnectionRule::first_come) {
         // The peer keeps what it took first: in a crossing its own dial (our incoming link), else the link it
         // already has.
-        const bool new_is_peers_own = new_direction == Direction::incoming && *existing == Direction::outgoing;
+        const bool new_is_peers_own =
+            new_direction == Direction::incoming && *existing == Direction::outgoing;
         return new_is_peers_own ? Decision::keep_new : Decision::keep_existing;
     }
 

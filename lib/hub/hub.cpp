@@ -47,7 +47,8 @@ std::string describe(const net::CloseInfo& info) {
 // Whether a peer's new announcement changes what its record shows (D-Bus Peer object) or where we dial it.
 bool announcement_changed(const DiscoveredService& before, const DiscoveredService& now) {
     auto shown = [](const DiscoveredService& d) {
-        return std::tie(d.ship_id, d.brand, d.model, d.type, d.host, d.port, d.path, d.host_name, d.addresses);
+        return std::tie(d.ship_id, d.brand, d.model, d.type, d.host, d.port, d.path, d.host_name,
+                        d.addresses);
     };
     return shown(before) != shown(now);
 }
@@ -135,17 +136,18 @@ Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
     , timers_(strand)
     , random_(config_.random_seed ? SeededRandom(*config_.random_seed) : SeededRandom::from_entropy())
     , registry_(config_.local_ski, config_.rule, stop_)
-    , scheduler_(timers_, random_, stop_,
-                 DialScheduler::Hooks{
-                     [this](const std::string& ski) {
-                         // A link held back in a double connection counts: the peer has just dialled us.
-                         return !stopping_ && trust_.is_trusted(ski) && !registry_.is_connected(ski) &&
-                                !has_contending(ski);
-                     },
-                     [this](const std::string& ski) { return address_for(ski); },
-                     [this](const std::string& ski, const PeerAddress& address, DialTicket ticket) {
-                         return dial(ski, address, std::move(ticket));
-                     }})
+    , scheduler_(
+          timers_, random_, stop_,
+          DialScheduler::Hooks{[this](const std::string& ski) {
+                                   // A link held back in a double connection counts: the peer has just
+                                   // dialled us.
+                                   return !stopping_ && trust_.is_trusted(ski) &&
+                                          !registry_.is_connected(ski) && !has_contending(ski);
+                               },
+                               [this](const std::string& ski) { return address_for(ski); },
+                               [this](const std::string& ski, const PeerAddress& address, DialTicket ticket) {
+                                   return dial(ski, address, std::move(ticket));
+                               }})
     , contest_times_{config_.verdict_wait, config_.passive_wait}
     , resolver_([&strand](std::function<void()> fn) { return strand.post(std::move(fn)); }) {
     net::ClientConfig client;
@@ -226,15 +228,14 @@ net::Admission Hub::admit(const std::shared_ptr<net::Link>& link) {
     if (registered || scheduler_.is_dialling(ski) || has_contending(ski)) {
         // Two links to one peer: decide now only if the peer's rule lets us (a sure loser is refused before
         // the upgrade); otherwise hold this one, unbuilt, while the peer's own decision can still come.
-        const auto verdict =
-            judge(config_.local_ski, ski, config_.rule, rules_.learned(ski),
-                  contest_view(ski, ContestLink{link->id(), Direction::incoming, std::chrono::steady_clock::now(),
-                                                false}),
-                  std::chrono::steady_clock::now(), contest_times_);
+        const auto verdict = judge(config_.local_ski, ski, config_.rule, rules_.learned(ski),
+                                   contest_view(ski, ContestLink{link->id(), Direction::incoming,
+                                                                 std::chrono::steady_clock::now(), false}),
+                                   std::chrono::steady_clock::now(), contest_times_);
         if ((verdict.kind == Judgement::Kind::keep_link && verdict.link != link->id()) ||
             verdict.kind == Judgement::Kind::keep_dial) {
-            spdlog::info("refused SHIP connection from {} ({}): double connection, {}", link->remote_address(),
-                         short_ski(ski), verdict.why);
+            spdlog::info("refused SHIP connection from {} ({}): double connection, {}",
+                         link->remote_address(), short_ski(ski), verdict.why);
             if (doubts_.contains(ski)) contest(ski);
             return net::Admission::refuse("double connection");
         }
@@ -312,9 +313,11 @@ void Hub::held_ended(std::uint64_t link_id, const net::CloseInfo& info) {
     maybe_finish();
 }
 
-// ---------------------------------------------------------------------------------------------- double connections
+// ---------------------------------------------------------------------------------------------- double
+// connections
 
-std::shared_ptr<Hub::HeldLink> Hub::hold_contending(const std::shared_ptr<net::Link>& link, Direction direction) {
+std::shared_ptr<Hub::HeldLink> Hub::hold_contending(const std::shared_ptr<net::Link>& link,
+                                                    Direction direction) {
     auto held = std::make_shared<HeldLink>(*this, link, direction);
     held->contending = true;
     link->set_handler(held.get());
@@ -356,7 +359,8 @@ Contest Hub::contest_view(const std::string& ski, std::optional<ContestLink> ext
         if (const auto* c = dynamic_cast<const PeerConnection*>(owner.get()))
             view.links.push_back({c->id(), c->direction(), c->arrived(), c->in_data_exchange()});
     for (const auto& [id, h] : held_links_)
-        if (h->contending && h->link->peer_ski() == ski) view.links.push_back({id, h->direction, h->arrived, false});
+        if (h->contending && h->link->peer_ski() == ski)
+            view.links.push_back({id, h->direction, h->arrived, false});
     if (extra) view.links.push_back(*extra);
     view.dial_in_flight = scheduler_.is_dialling(ski);
     return view;
@@ -395,11 +399,13 @@ void Hub::contest(const std::string& ski) {
     }
     if (!learned && verdict.peer_waited && rules_.learn(ski, DoubleConnectionRule::spec, [this, ski] {
             trust_.when_durable([ski](const std::optional<std::string>& error) {
-                if (error) spdlog::error("could not store how {} settles double connections: {}", short_ski(ski),
-                                         *error);
+                if (error)
+                    spdlog::error("could not store how {} settles double connections: {}", short_ski(ski),
+                                  *error);
             });
         }))
-        spdlog::info("SHIP {}: the peer left the double connection to us; taken as the spec rule", short_ski(ski));
+        spdlog::info("SHIP {}: the peer left the double connection to us; taken as the spec rule",
+                     short_ski(ski));
     end_doubt(ski);
     if (verdict.kind == Judgement::Kind::nothing) {
         // Every link went: dial again as after any lost connection (a dial in flight goes on).
@@ -427,15 +433,18 @@ void Hub::contest(const std::string& ski) {
         h->contending = false; // a closing holder now, until its close is reported
         h->link->close(ship::close_code_ship, double_connection_reason);
     }
-    if (verdict.kind == Judgement::Kind::keep_link && scheduler_.is_dialling(ski)) scheduler_.cancel_dial(ski);
+    if (verdict.kind == Judgement::Kind::keep_link && scheduler_.is_dialling(ski))
+        scheduler_.cancel_dial(ski);
     if (!winner) return;
     held_links_.erase(winner->link->id());
     winner->contending = false;
-    if (auto connection = offer(winner->link, winner->direction, std::move(winner->early), false, winner->arrived))
+    if (auto connection =
+            offer(winner->link, winner->direction, std::move(winner->early), false, winner->arrived))
         connection->dialled_address = winner->dialled_address;
 }
 
-void Hub::learn_from_close(const std::string& ski, Direction closed, const net::CloseInfo& info, bool peer_spoke) {
+void Hub::learn_from_close(const std::string& ski, Direction closed, const net::CloseInfo& info,
+                           bool peer_spoke) {
     if (info.by == net::CloseInfo::By::local) return; // our own decision says nothing about the peer's
     const Direction other = closed == Direction::incoming ? Direction::outgoing : Direction::incoming;
     bool other_present = other == Direction::outgoing && scheduler_.is_dialling(ski);
@@ -447,12 +456,14 @@ void Hub::learn_from_close(const std::string& ski, Direction closed, const net::
     if (!rule) return;
     if (rules_.learn(ski, *rule, [this, ski] {
             trust_.when_durable([ski](const std::optional<std::string>& error) {
-                if (error) spdlog::error("could not store how {} settles double connections: {}", short_ski(ski),
-                                         *error);
+                if (error)
+                    spdlog::error("could not store how {} settles double connections: {}", short_ski(ski),
+                                  *error);
             });
         }))
-        spdlog::info("SHIP {}: the peer closed our {} link of a double connection ({}): it applies the {} rule",
-                     short_ski(ski), to_string(closed), describe(info), to_string(*rule));
+        spdlog::info(
+            "SHIP {}: the peer closed our {} link of a double connection ({}): it applies the {} rule",
+            short_ski(ski), to_string(closed), describe(info), to_string(*rule));
 }
 
 // ---------------------------------------------------------------------------------------------- dialling
@@ -461,7 +472,8 @@ std::function<void()> Hub::dial(const std::string& ski, const PeerAddress& addre
     if (stopping_) return {};
     auto candidates = dial_candidates(ski);
     if (candidates.empty()) candidates.push_back(address);
-    auto attempt = std::make_shared<DialAttempt>(*this, ++last_attempt_id_, std::move(candidates), std::move(ticket));
+    auto attempt =
+        std::make_shared<DialAttempt>(*this, ++last_attempt_id_, std::move(candidates), std::move(ticket));
     attempt->self = attempt;
     dial_attempts_[attempt->id] = attempt;
     if (!dial_next(attempt)) {
@@ -515,16 +527,17 @@ bool Hub::dial_next(const std::shared_ptr<DialAttempt>& attempt) {
             spdlog::debug("dialling {}: resolving {}", short_ski(ski), candidate.host);
             std::weak_ptr<DialAttempt> weak = attempt;
             resolver_.resolve(candidate.host, [this, weak, candidate](std::vector<std::string> addresses,
-                                                                       std::string error) {
+                                                                      std::string error) {
                 auto a = weak.lock();
                 if (!a || a->cancelled || stopping_ || !dial_attempts_.contains(a->id)) return;
                 if (addresses.empty())
-                    spdlog::info("dial to {}: {} does not resolve: {}", short_ski(a->ticket.ski()), candidate.host,
-                                 error);
+                    spdlog::info("dial to {}: {} does not resolve: {}", short_ski(a->ticket.ski()),
+                                 candidate.host, error);
                 std::vector<PeerAddress> tried(a->candidates.begin(),
                                                a->candidates.begin() + static_cast<long>(a->next));
                 auto more = resolved_candidates(candidate, addresses, tried);
-                a->candidates.insert(a->candidates.begin() + static_cast<long>(a->next), more.begin(), more.end());
+                a->candidates.insert(a->candidates.begin() + static_cast<long>(a->next), more.begin(),
+                                     more.end());
                 if (!dial_next(a)) dial_attempt_over(a->id);
             });
             return true;
@@ -537,7 +550,8 @@ bool Hub::dial_next(const std::shared_ptr<DialAttempt>& attempt) {
         attempt->early.clear();
         attempt->link = client_->dial(request, *attempt);
         if (attempt->link) {
-            spdlog::debug("dialling {} at {}:{}{}", short_ski(ski), candidate.host, candidate.port, request.path);
+            spdlog::debug("dialling {} at {}:{}{}", short_ski(ski), candidate.host, candidate.port,
+                          request.path);
             return true;
         }
     }

@@ -79,8 +79,12 @@ public:
     const DialScheduler& dials() const noexcept { return scheduler_; }
     std::size_t live_connections() const noexcept { return connections_.size(); }
     std::size_t held_links() const noexcept { return held_links_.size(); } // contending or closing, unbuilt
-    bool in_doubt(std::string_view ski) const { return doubts_.contains(ski); } // a double connection to settle
-    std::optional<DoubleConnectionRule> learned_rule(const std::string& ski) const { return rules_.learned(ski); }
+    bool in_doubt(std::string_view ski) const {
+        return doubts_.contains(ski);
+    } // a double connection to settle
+    std::optional<DoubleConnectionRule> learned_rule(const std::string& ski) const {
+        return rules_.learned(ski);
+    }
     std::size_t pending_timers() const noexcept { return timers_.pending(); }
 
     // HubApi
@@ -142,7 +146,8 @@ private:
     void end_doubt(const std::string& ski);
     Contest contest_view(const std::string& ski, std::optional<ContestLink> extra) const;
     void contest(const std::string& ski);
-    void learn_from_close(const std::string& ski, Direction closed, const net::CloseInfo& info, bool peer_spoke);
+    void learn_from_close(const std::string& ski, Direction closed, const net::CloseInfo& info,
+                          bool peer_spoke);
     ship::ConnectionConfig sme_config(const std::string& ski) const;
     bool is_owner(const PeerConnection& connection) const;
     std::size_t handshakes_in_progress() const;
@@ -179,7 +184,7 @@ private:
     std::map<std::uint64_t, std::shared_ptr<DialAttempt>> dial_attempts_;  // dials not yet open, by attempt
     std::uint64_t last_attempt_id_ = 0;
     NameResolver resolver_; // after everything its results reach: destroyed (closed) first
-    std::map<std::uint64_t, std::shared_ptr<HeldLink>> held_links_;        // unbuilt: contending or closing
+    std::map<std::uint64_t, std::shared_ptr<HeldLink>> held_links_; // unbuilt: contending or closing
     std::map<std::string, PeerInfo, std::less<>> peers_;
     std::map<std::string, DiscoveredService, std::less<>> discovered_;
 };

@@ -60,9 +60,8 @@ void NameResolver::resolve(std::string name, Done done) {
         auto addresses = lookup(name, error);
         std::lock_guard lock(mailbox->mutex);
         if (!mailbox->open) return;
-        mailbox->post([done = std::move(done), addresses = std::move(addresses), error = std::move(error)]() mutable {
-            done(std::move(addresses), std::move(error));
-        });
+        mailbox->post([done = std::move(done), addresses = std::move(addresses),
+                       error = std::move(error)]() mutable { done(std::move(addresses), std::move(error)); });
     }).detach();
 }
 

@@ -30,8 +30,8 @@ Pick pick(std::string_view local, std::string_view remote, DoubleConnectionRule 
                      [](const ContestLink* a, const ContestLink* b) { return a->arrived < b->arrived; });
     const ContestLink* best = nullptr;
     for (const ContestLink* l : links)
-        if (!best ||
-            should_keep_new(local, remote, best->direction, l->direction, rule, wait_over) == Decision::keep_new)
+        if (!best || should_keep_new(local, remote, best->direction, l->direction, rule, wait_over) ==
+                         Decision::keep_new)
             best = l;
     if (!best) return {};
     if (contest.dial_in_flight && best->direction == Direction::incoming &&
@@ -68,7 +68,8 @@ Judgement judge(std::string_view local_ski, std::string_view remote_ski, DoubleC
         // The others are held back unbuilt, never further along: it stays. The peer may still end it (ship-go
         // v0.6 closes the loser without a word), so give its decision the verdict wait first.
         const SteadyTime until = std::min(bound, last_arrival + times.verdict_wait);
-        if (now < until) return {Judgement::Kind::wait, 0, until, "a link in data exchange; the peer may end it"};
+        if (now < until)
+            return {Judgement::Kind::wait, 0, until, "a link in data exchange; the peer may end it"};
         return {Judgement::Kind::keep_link, in_data_exchange->id, {}, "kept the link in data exchange"};
     }
 
@@ -83,7 +84,8 @@ Judgement judge(std::string_view local_ski, std::string_view remote_ski, DoubleC
     if (local_ski > remote_ski && !contest.dial_in_flight)
         until = std::min(bound, last_arrival + times.verdict_wait);
     if (now < until) return {Judgement::Kind::wait, 0, until, "waiting for the peer's own decision"};
-    Judgement j = keep(pick(local_ski, remote_ski, configured, contest, true), "the peer did not decide; our rule");
+    Judgement j =
+        keep(pick(local_ski, remote_ski, configured, contest, true), "the peer did not decide; our rule");
     // Only a spec peer with the smaller SKI leaves it to us once every link is up (and our dial resolved).
     j.peer_waited = local_ski > remote_ski && !contest.dial_in_flight;
     return j;
@@ -133,7 +135,8 @@ std::optional<DoubleConnectionRule> PeerRules::learned(const std::string& ski) c
     return std::nullopt;
 }
 
-bool PeerRules::learn(const std::string& ski, DoubleConnectionRule rule, const std::function<void()>& persisted) {
+bool PeerRules::learn(const std::string& ski, DoubleConnectionRule rule,
+                      const std::function<void()>& persisted) {
     const bool changed = learned(ski) != rule;
     // Untrusted peers are remembered in memory too (a pairing peer's dials cross as well); a flood of
     // fresh certificates cannot grow this without bound.

@@ -103,7 +103,8 @@ public:
     std::optional<DoubleConnectionRule> learned(const std::string& ski) const;
     // True if this changed what is known; `persisted` is called when the trust store took the change (the
     // caller waits for its durability).
-    bool learn(const std::string& ski, DoubleConnectionRule rule, const std::function<void()>& persisted = {});
+    bool learn(const std::string& ski, DoubleConnectionRule rule,
+               const std::function<void()>& persisted = {});
 
     static constexpr std::size_t max_untrusted = 256;
 

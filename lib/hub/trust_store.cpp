@@ -82,7 +82,8 @@ TrustedPeer parse_peer(const rapidjson::Value& entry, const std::string& where) 
     // Learned, not chosen: a value this version does not know (a newer shipd's) is left out, not corrupt.
     if (entry.HasMember("doubleConnection")) {
         const std::string rule = string_member(entry, "doubleConnection", where);
-        for (auto r : {DoubleConnectionRule::spec, DoubleConnectionRule::legacy, DoubleConnectionRule::first_come})
+        for (auto r :
+             {DoubleConnectionRule::spec, DoubleConnectionRule::legacy, DoubleConnectionRule::first_come})
             if (rule == to_string(r)) peer.double_connection = r;
     }
     return peer;

@@ -1,6 +1,6 @@
-// The peers the user trusts: SKI, known SHIP ID, last known address and learned double-connection rule, in memory at once on every change and
-// made durable off the owner's thread (journal + snapshot in the state dir, 0600); a corrupt file is never
-// emptied.
+// The peers the user trusts: SKI, known SHIP ID, last known address and learned double-connection rule, in
+// memory at once on every change and made durable off the owner's thread (journal + snapshot in the state
+// dir, 0600); a corrupt file is never emptied.
 #pragma once
 
 #include <cstdint>

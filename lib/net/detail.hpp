@@ -104,9 +104,9 @@ struct PeerVerdict {
     bool ok = false;
     std::string ski;
     std::string reason;
-    bool reported = false;  // a server handshake failure was reported to the owner
+    bool reported = false;       // a server handshake failure was reported to the owner
     bool handshake_done = false; // server: the TLS handshake completed; later alerts are no handshake failure
-    std::string peer_alert; // client: the fatal TLS alert the server sent us, if any
+    std::string peer_alert;      // client: the fatal TLS alert the server sent us, if any
 };
 
 // A server or a client: one lws vhost and the Links on it.

@@ -105,7 +105,8 @@ void Link::close(std::uint16_t code, std::string_view reason) {
 void Link::abort(std::string_view reason) {
     SHIP_NET_ASSERT_ON_STRAND(*core_);
     if (state_ == State::closed) return;
-    CloseInfo info{close_no_close_frame, cut_reason(reason), CloseInfo::By::local, state_ != State::connecting};
+    CloseInfo info{close_no_close_frame, cut_reason(reason), CloseInfo::By::local,
+                   state_ != State::connecting};
     if (state_ == State::connecting || !wsi_) {
         detail::LinkOps::end_now(*this, std::move(info));
         return;

@@ -109,8 +109,8 @@ public:
     // drops a loser; for peers scripted after those stacks. on_closed follows (by == local, code 1006).
     void abort(std::string_view reason);
 
-    // Asks the peer for a sign of life now: a PING, and no PONG within `bound` ends the Link as a ping timeout
-    // does (by == transport, no close frame). For a link that may be dead while a newer one waits.
+    // Asks the peer for a sign of life now: a PING, and no PONG within `bound` ends the Link as a ping
+    // timeout does (by == transport, no close frame). For a link that may be dead while a newer one waits.
     void probe(std::chrono::milliseconds bound);
 
     // The handler may be replaced (e.g. by a session adapter taking over); null silences the Link.

@@ -628,8 +628,9 @@ struct Connection::Impl {
         // on the confirm or after maxTime), and the peer, having ours, sends it. Closing now would put our
         // 4001 on the wire in the same instant as our announce.
         if (state == State::close_wait_confirm)
-            return notice("connectionClose announce from the peer while ours waits for its confirm: confirmed "
-                          "theirs, still waiting for ours");
+            return notice(
+                "connectionClose announce from the peer while ours waits for its confirm: confirmed "
+                "theirs, still waiting for ours");
         const std::string reason = "connection closed by the peer" +
                                    (c.reason ? " (" + truncate_utf8(*c.reason, 64) + ")" : std::string());
         if (state != State::data_exchange && state != State::close_wait_confirm)

@@ -2,11 +2,11 @@
 // good one in exactly the property under test.
 #include "tls/test_certs.hpp"
 
+#include <algorithm>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
-#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
@@ -127,7 +127,8 @@ Der with_header(unsigned char tag, const Der& value) {
     } else if (n < 0x100) {
         out.insert(out.end(), {0x81, static_cast<unsigned char>(n)});
     } else {
-        out.insert(out.end(), {0x82, static_cast<unsigned char>(n >> 8), static_cast<unsigned char>(n & 0xff)});
+        out.insert(out.end(),
+                   {0x82, static_cast<unsigned char>(n >> 8), static_cast<unsigned char>(n & 0xff)});
     }
     out.insert(out.end(), value.begin(), value.end());
     return out;
@@ -178,7 +179,8 @@ Identity make_identity_with_boolean_true_as_01(const Subject& subject) {
     // (2.5.29.15): critical TRUE. Same length, so no length in the TBS changes.
     patch(tbs, {0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04, 0x05, 0x30, 0x03, 0x01, 0x01, 0xff},
           {0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0x01, 0x04, 0x05, 0x30, 0x03, 0x01, 0x01, 0x01});
-    patch(tbs, {0x06, 0x03, 0x55, 0x1d, 0x0f, 0x01, 0x01, 0xff}, {0x06, 0x03, 0x55, 0x1d, 0x0f, 0x01, 0x01, 0x01});
+    patch(tbs, {0x06, 0x03, 0x55, 0x1d, 0x0f, 0x01, 0x01, 0xff},
+          {0x06, 0x03, 0x55, 0x1d, 0x0f, 0x01, 0x01, 0x01});
 
     // ECDSA-SHA256 over the patched TBS, as the wallbox's own signature covers its own bytes.
     EVP_MD_CTX* md = EVP_MD_CTX_new();
@@ -208,7 +210,8 @@ Identity make_identity_with_boolean_true_as_01(const Subject& subject) {
     identity.certificate_pem = certificate_to_pem(parsed.get());
     identity.private_key_pem = private_key_to_pem(key.get());
     const PeerCheck check = check_peer_certificate(parsed.get());
-    if (!check.ok) throw std::logic_error("the 0x01-boolean certificate fails the SHIP check: " + check.reason);
+    if (!check.ok)
+        throw std::logic_error("the 0x01-boolean certificate fails the SHIP check: " + check.reason);
     identity.ski = check.ski;
     return identity;
 }

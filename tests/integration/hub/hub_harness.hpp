@@ -256,8 +256,8 @@ public:
         bool opened = false;
         bool data_exchange = false;
         std::optional<net::CloseInfo> closed;
-        int close_announces = 0;       // connectionClose announce messages received
-        std::vector<std::string> data; // plain JSON of data messages received
+        int close_announces = 0;                                 // connectionClose announce messages received
+        std::vector<std::string> data;                           // plain JSON of data messages received
         std::optional<Clock::time_point> announce_at, closed_at; // first announce, the link's end
     };
 

@@ -203,7 +203,8 @@ void StackPeer::closed(const std::shared_ptr<Link>& link, const net::CloseInfo&)
     const bool was_registered = registered_ == link;
     if (was_registered) registered_.reset();
     // OpenEEBUS clears its attempt flag when its connection (or its dial) ends.
-    if (stack_ == Stack::openeebus && (was_registered || (link->direction == Direction::outgoing && !link->sme)))
+    if (stack_ == Stack::openeebus &&
+        (was_registered || (link->direction == Direction::outgoing && !link->sme)))
         attempt_running_ = false;
     update([&](Stats& s) {
         if (was_registered && link->in_data_exchange) ++s.lost_connected;

@@ -28,12 +28,12 @@ const char* to_string(Stack stack);
 class StackPeer {
 public:
     struct Stats {
-        int dials = 0;           // dials it started (it never redials on its own)
-        int accepted = 0;        // incoming links it kept after the upgrade
-        int refused = 0;         // incoming links it dropped right after the upgrade
-        int dropped = 0;         // registered links it dropped for a newer one
-        int connected = 0;       // times its registered link reached data exchange
-        int lost_connected = 0;  // times a registered link in data exchange went away
+        int dials = 0;                 // dials it started (it never redials on its own)
+        int accepted = 0;              // incoming links it kept after the upgrade
+        int refused = 0;               // incoming links it dropped right after the upgrade
+        int dropped = 0;               // registered links it dropped for a newer one
+        int connected = 0;             // times its registered link reached data exchange
+        int lost_connected = 0;        // times a registered link in data exchange went away
         bool in_data_exchange = false; // its registered link now
         std::vector<std::string> data; // plain JSON received on its registered link
     };
@@ -49,14 +49,15 @@ public:
 
     // The one peer: its SKI, and where it listens (loopback).
     void trust(const std::string& remote_ski, std::uint16_t remote_port);
-    // Starts its dial at `when` (a timer on its strand); it dials only if its stack would (nothing registered,
-    // no attempt running).
+    // Starts its dial at `when` (a timer on its strand); it dials only if its stack would (nothing
+    // registered, no attempt running).
     void dial_at(Clock::time_point when);
     // SHIP data on its registered link; false if there is none in data exchange.
     bool send_data(const std::string& json);
 
     Stats stats();
-    bool wait(const std::function<bool(const Stats&)>& predicate, std::chrono::milliseconds timeout = deadline);
+    bool wait(const std::function<bool(const Stats&)>& predicate,
+              std::chrono::milliseconds timeout = deadline);
 
 private:
     class Link;

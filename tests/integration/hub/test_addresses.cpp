@@ -31,14 +31,16 @@ public:
         va_ = "va" + id;
         vb_ = "vb" + id;
         home_ = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-        ok_ = ::geteuid() == 0 && home_ >= 0 && sh("ip netns add " + a_) == 0 && sh("ip netns add " + b_) == 0 &&
-              sh("ip link add " + va_ + " netns " + a_ + " type veth peer name " + vb_ + " netns " + b_) == 0 &&
-              sh("ip -n " + a_ + " link set lo up && ip -n " + a_ + " link set " + va_ + " up") == 0 &&
-              sh("ip -n " + b_ + " link set lo up && ip -n " + b_ + " link set " + vb_ + " up") == 0 &&
-              sh("ip -n " + a_ + " -6 addr add fe80::a/64 dev " + va_ + " nodad") == 0 &&
-              sh("ip -n " + b_ + " -6 addr add fe80::b/64 dev " + vb_ + " nodad") == 0 &&
-              sh("ip -n " + a_ + " addr add 169.254.77.1/24 dev " + va_) == 0 &&
-              sh("ip -n " + b_ + " addr add 169.254.77.2/24 dev " + vb_) == 0;
+        ok_ =
+            ::geteuid() == 0 && home_ >= 0 && sh("ip netns add " + a_) == 0 &&
+            sh("ip netns add " + b_) == 0 &&
+            sh("ip link add " + va_ + " netns " + a_ + " type veth peer name " + vb_ + " netns " + b_) == 0 &&
+            sh("ip -n " + a_ + " link set lo up && ip -n " + a_ + " link set " + va_ + " up") == 0 &&
+            sh("ip -n " + b_ + " link set lo up && ip -n " + b_ + " link set " + vb_ + " up") == 0 &&
+            sh("ip -n " + a_ + " -6 addr add fe80::a/64 dev " + va_ + " nodad") == 0 &&
+            sh("ip -n " + b_ + " -6 addr add fe80::b/64 dev " + vb_ + " nodad") == 0 &&
+            sh("ip -n " + a_ + " addr add 169.254.77.1/24 dev " + va_) == 0 &&
+            sh("ip -n " + b_ + " addr add 169.254.77.2/24 dev " + vb_) == 0;
     }
     ~Namespaces() {
         enter_home();
@@ -128,10 +130,10 @@ TEST_CASE("a peer with a host name, an IPv4 and a link-local address is dialled 
     const auto reached = first_seen(peer, hub.ski());
     REQUIRE(hung_up);
     REQUIRE(reached);
-    INFO("IPv4 dial given up after " << std::chrono::duration_cast<std::chrono::milliseconds>(*hung_up - start).count()
-                                     << " ms, the peer reached after "
-                                     << std::chrono::duration_cast<std::chrono::milliseconds>(*reached - start).count()
-                                     << " ms");
+    INFO("IPv4 dial given up after "
+         << std::chrono::duration_cast<std::chrono::milliseconds>(*hung_up - start).count()
+         << " ms, the peer reached after "
+         << std::chrono::duration_cast<std::chrono::milliseconds>(*reached - start).count() << " ms");
     CHECK(*hung_up - start >= 450ms);
     CHECK(*reached >= *hung_up);
     CHECK(hub.call([&](Hub& h) {

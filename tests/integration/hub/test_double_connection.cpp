@@ -256,7 +256,8 @@ void replaced(DoubleConnectionRule rule, bool hub_is_larger) {
     const auto old_link = pool.dial(id, hub.port(), hub.ski(), PeerPool::Mode::silent);
     REQUIRE(pool.wait([&](const auto& all) { return all[old_link].opened || all[old_link].closed; }));
     REQUIRE(eventually(hub.log(), [&] {
-        return hub.call([&](Hub& h) { return h.registry().is_connected(peer.ski) && h.live_connections() == 1; });
+        return hub.call(
+            [&](Hub& h) { return h.registry().is_connected(peer.ski) && h.live_connections() == 1; });
     }));
 
     const auto link = pool.dial(id, hub.port(), hub.ski(), PeerPool::Mode::ship);
@@ -340,7 +341,8 @@ TEST_CASE("a peer dialling again while a link to it is in data exchange: refused
         REQUIRE(pool.wait([&](const auto& all) { return all[refused].closed.has_value(); }));
         CHECK(pool.outcome(refused).closed->reason.find("HTTP 503") != std::string::npos);
         REQUIRE(hub.log().wait_count(Event::Kind::disconnected, peer.ski(), 1, 5s));
-        const auto dropped_after = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - asked);
+        const auto dropped_after =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - asked);
         INFO("dropped after " << dropped_after.count() << " ms");
         CHECK(dropped_after < 2000ms);
         const auto events = hub.log().events();

@@ -49,9 +49,10 @@ public:
             .push_back(took);
     }
     void print(const std::string& title) const {
-        std::printf("convergence against %s (ms from the first dial to one settled connection), offsets 0 2 5 "
-                    "10 20 50 ms:\n",
-                    title.c_str());
+        std::printf(
+            "convergence against %s (ms from the first dial to one settled connection), offsets 0 2 5 "
+            "10 20 50 ms:\n",
+            title.c_str());
         for (const auto& [combo, times] : by_combo_) {
             std::printf("  %-26s", combo.c_str());
             for (auto t : times)
@@ -111,7 +112,8 @@ void against_stack(Stack stack, const Case& c, Figures& figures) {
     const auto t0 = Clock::now() + 30ms;
     const auto hub_at = t0 + (c.hub_first ? 0ms : c.offset);
     const auto peer_at = t0 + (c.hub_first ? c.offset : 0ms);
-    hub.at(hub_at, [ski = peer.ski(), port = to_peer.port()](Hub& h) { (void)h.connect(ski, "127.0.0.1", port); });
+    hub.at(hub_at,
+           [ski = peer.ski(), port = to_peer.port()](Hub& h) { (void)h.connect(ski, "127.0.0.1", port); });
     peer.dial_at(peer_at);
 
     HubView v;
@@ -135,7 +137,8 @@ void against_stack(Stack stack, const Case& c, Figures& figures) {
     REQUIRE(hub.log().wait(
         [&](const std::vector<Event>& events) {
             return std::any_of(events.begin(), events.end(), [&](const Event& e) {
-                return e.kind == Event::Kind::data && e.ski == peer.ski() && e.text.find("hub") != std::string::npos;
+                return e.kind == Event::Kind::data && e.ski == peer.ski() &&
+                       e.text.find("hub") != std::string::npos;
             });
         },
         5s));
@@ -152,7 +155,8 @@ void against_stack(Stack stack, const Case& c, Figures& figures) {
     CHECK(to_string(hub.log().violations()) == "");
 }
 
-void against_hub(DoubleConnectionRule hub_rule, DoubleConnectionRule peer_rule, const Case& c, Figures& figures) {
+void against_hub(DoubleConnectionRule hub_rule, DoubleConnectionRule peer_rule, const Case& c,
+                 Figures& figures) {
     const auto identities = larger_and_smaller();
     NodeOptions options;
     options.rule = hub_rule;
@@ -169,8 +173,10 @@ void against_hub(DoubleConnectionRule hub_rule, DoubleConnectionRule peer_rule, 
     const auto t0 = Clock::now() + 30ms;
     const auto hub_at = t0 + (c.hub_first ? 0ms : c.offset);
     const auto peer_at = t0 + (c.hub_first ? c.offset : 0ms);
-    hub.at(hub_at, [ski = peer.ski(), port = to_peer.port()](Hub& h) { (void)h.connect(ski, "127.0.0.1", port); });
-    peer.at(peer_at, [ski = hub.ski(), port = to_hub.port()](Hub& h) { (void)h.connect(ski, "127.0.0.1", port); });
+    hub.at(hub_at,
+           [ski = peer.ski(), port = to_peer.port()](Hub& h) { (void)h.connect(ski, "127.0.0.1", port); });
+    peer.at(peer_at,
+            [ski = hub.ski(), port = to_hub.port()](Hub& h) { (void)h.connect(ski, "127.0.0.1", port); });
 
     HubView a, b;
     const auto took = time_until(std::min(hub_at, peer_at), [&] {
@@ -298,7 +304,8 @@ void forced_against_stack(Stack stack, DoubleConnectionRule hub_rule, const Forc
     const auto stored = TrustStore::load(hub.state_dir(), [](std::function<void()>) {});
     REQUIRE(stored.find(peer.ski()));
     const auto kept = stored.find(peer.ski())->double_connection;
-    INFO("learned " << (learned ? to_string(*learned) : "none") << ", stored " << (kept ? to_string(*kept) : "none"));
+    INFO("learned " << (learned ? to_string(*learned) : "none") << ", stored "
+                    << (kept ? to_string(*kept) : "none"));
     CHECK(kept == learned);
 }
 
@@ -373,7 +380,8 @@ TEST_CASE("double connection in forced crossings against OpenEEBUS", "[hub][doub
             forced_against_stack(Stack::openeebus, rule, f);
 }
 
-TEST_CASE("double connection in forced crossings against a hub with the other rule", "[hub][double][interop]") {
+TEST_CASE("double connection in forced crossings against a hub with the other rule",
+          "[hub][double][interop]") {
     for (const auto& f : forced_cases(false))
         forced_against_hub(DoubleConnectionRule::legacy, f);
 }

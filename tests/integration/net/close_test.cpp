@@ -105,7 +105,8 @@ TEST_CASE("an accepted link the peer closes right after the upgrade is reported 
             auto timed = std::make_shared<Timed>();
             ours.call([&] {
                 ours.keep(timed);
-                acceptor.refuse = [&, dial, timed](const std::shared_ptr<Link>& link) -> std::optional<Admission> {
+                acceptor.refuse = [&, dial,
+                                   timed](const std::shared_ptr<Link>& link) -> std::optional<Admission> {
                     if (dial) dial->close(4001, "dial cancelled"); // the incoming link wins
                     ours.keep(link);
                     return Admission::accept(*timed);
@@ -114,7 +115,8 @@ TEST_CASE("an accepted link the peer closes right after the upgrade is reported 
             auto quitter = std::make_shared<Quitter>(theirs.strand(), with_frame, 1ms);
             theirs.call([&] {
                 theirs.keep(quitter);
-                theirs.keep(peer_client.dial({"127.0.0.1", acceptor.port(), "/ship/", server_id.ski}, *quitter));
+                theirs.keep(
+                    peer_client.dial({"127.0.0.1", acceptor.port(), "/ship/", server_id.ski}, *quitter));
             });
             const auto closed = timed->wait_closed(10s);
             REQUIRE(closed);
@@ -131,7 +133,8 @@ TEST_CASE("an accepted link the peer closes right after the upgrade is reported 
 // A client that completes TLS 1.3 and goes away at once: under TLS 1.3 the client is done before the server
 // has read its Finished, so the server sees the end while its handshake still runs. That is a lost
 // connection, not a failed (refused) TLS handshake.
-TEST_CASE("a peer that leaves right after its TLS 1.3 handshake is no failed TLS handshake", "[net][integration]") {
+TEST_CASE("a peer that leaves right after its TLS 1.3 handshake is no failed TLS handshake",
+          "[net][integration]") {
     const auto server_id = make_identity("tls-leave-server");
     const auto peer_id = make_identity("tls-leave-peer");
     StrandThread st;
@@ -144,7 +147,9 @@ TEST_CASE("a peer that leaves right after its TLS 1.3 handshake is no failed TLS
     const auto bad = make_identity("tls-leave-bad");
     auto& refused = st.recorder();
     auto& bad_client = st.make<Client>(st.strand(), ClientConfig{});
-    st.call([&] { st.keep(bad_client.dial({"127.0.0.1", acceptor.port(), "/ship/", server_id.ski}, refused)); });
+    st.call([&] {
+        st.keep(bad_client.dial({"127.0.0.1", acceptor.port(), "/ship/", server_id.ski}, refused));
+    });
     REQUIRE(refused.wait_closed());
     REQUIRE(acceptor.wait_failures(1));
     const auto failures = acceptor.failures();

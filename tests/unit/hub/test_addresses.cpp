@@ -64,7 +64,8 @@ TEST_CASE("addresses: what a name resolved to is tried unless it was tried alrea
     CHECK(more.front().port == 4711);
 }
 
-TEST_CASE("name resolver: the lookup runs off the caller's thread and comes back through post", "[addresses]") {
+TEST_CASE("name resolver: the lookup runs off the caller's thread and comes back through post",
+          "[addresses]") {
     ship::test::OwnerQueue owner;
     auto post = owner.post();
     NameResolver resolver([post](std::function<void()> fn) {
@@ -86,9 +87,8 @@ TEST_CASE("name resolver: the lookup runs off the caller's thread and comes back
     CHECK(std::find(addresses.begin(), addresses.end(), "127.0.0.1") != addresses.end());
 
     bool failed = false;
-    resolver.resolve("no-such-host.invalid", [&](std::vector<std::string> a, std::string e) {
-        failed = a.empty() && !e.empty();
-    });
+    resolver.resolve("no-such-host.invalid",
+                     [&](std::vector<std::string> a, std::string e) { failed = a.empty() && !e.empty(); });
     REQUIRE(owner.run_until([&] { return failed; }));
 }
 

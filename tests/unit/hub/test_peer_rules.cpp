@@ -36,10 +36,10 @@ Contest two(Direction first, Direction second, std::chrono::milliseconds second_
     return c;
 }
 
-Judgement judge_at(bool local_larger, DoubleConnectionRule configured, std::optional<DoubleConnectionRule> learned,
-                   const Contest& c, SteadyTime now) {
-    return judge(local_larger ? large_ski : small_ski, local_larger ? small_ski : large_ski, configured, learned,
-                 c, now, times);
+Judgement judge_at(bool local_larger, DoubleConnectionRule configured,
+                   std::optional<DoubleConnectionRule> learned, const Contest& c, SteadyTime now) {
+    return judge(local_larger ? large_ski : small_ski, local_larger ? small_ski : large_ski, configured,
+                 learned, c, now, times);
 }
 
 struct TempDir {
@@ -120,7 +120,8 @@ TEST_CASE("peer rules: a dial that never opens is waited for at most the passive
     CHECK(judge_at(true, legacy, std::nullopt, c, t0 + 3000ms).kind == Kind::keep_dial);
 }
 
-TEST_CASE("peer rules: a learned rule decides at once, except spec with the peer the larger", "[peer-rules]") {
+TEST_CASE("peer rules: a learned rule decides at once, except spec with the peer the larger",
+          "[peer-rules]") {
     struct Row {
         bool local_larger;
         DoubleConnectionRule learned;
@@ -146,8 +147,8 @@ TEST_CASE("peer rules: a learned rule decides at once, except spec with the peer
         {false, spec, out, in, Kind::wait, 0},
     };
     for (const auto& r : rows) {
-        INFO("local " << (r.local_larger ? "larger" : "smaller") << ", learned " << to_string(r.learned) << ", "
-                      << to_string(r.first) << " then " << to_string(r.second));
+        INFO("local " << (r.local_larger ? "larger" : "smaller") << ", learned " << to_string(r.learned)
+                      << ", " << to_string(r.first) << " then " << to_string(r.second));
         const auto j = judge_at(r.local_larger, spec, r.learned, two(r.first, r.second), t0 + 1ms);
         CHECK(j.kind == r.kind);
         if (r.kind == Kind::keep_link) CHECK(j.link == r.keep);
@@ -164,10 +165,12 @@ TEST_CASE("peer rules: a learned rule decides at once, except spec with the peer
 
 // Fails if a link in data exchange could be replaced by one held back (never further along), whatever the
 // rule says; the peer still gets the verdict wait to end it itself.
-TEST_CASE("peer rules: a link in data exchange is kept over a newer one, after the verdict wait", "[peer-rules]") {
+TEST_CASE("peer rules: a link in data exchange is kept over a newer one, after the verdict wait",
+          "[peer-rules]") {
     auto c = two(in, out, 10ms);
     c.links[0].in_data_exchange = true;
-    for (auto learned : std::vector<std::optional<DoubleConnectionRule>>{std::nullopt, spec, legacy, first_come})
+    for (auto learned :
+         std::vector<std::optional<DoubleConnectionRule>>{std::nullopt, spec, legacy, first_come})
         for (bool larger : {true, false}) {
             INFO("learned " << (learned ? to_string(*learned) : "none") << ", local "
                             << (larger ? "larger" : "smaller"));

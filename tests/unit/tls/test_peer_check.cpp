@@ -75,7 +75,8 @@ TEST_CASE("the SKI agrees with the openssl command line tool", "[tls][peer_check
 // Elli / VW wallboxes encode BOOLEAN TRUE as 0x01 (DER says 0xFF); Go's parser refuses such certificates
 // (ship-go needs a patched toolchain). OpenSSL parses them and keeps the bytes as sent, so the signature
 // still verifies; the SKI comes from the key as always, and agrees with the openssl tool.
-TEST_CASE("a certificate with BOOLEAN TRUE as 0x01 (Elli/VW wallboxes) passes with its SKI", "[tls][peer_check]") {
+TEST_CASE("a certificate with BOOLEAN TRUE as 0x01 (Elli/VW wallboxes) passes with its SKI",
+          "[tls][peer_check]") {
     const Identity id = testing::make_identity_with_boolean_true_as_01();
     const auto der = testing::certificate_der(id.certificate_pem);
     const std::vector<unsigned char> ca_true_01{0x30, 0x03, 0x01, 0x01, 0x01};
