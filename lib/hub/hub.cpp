@@ -960,6 +960,10 @@ void Hub::shutdown() {
     spdlog::info("stopping: closing {} connection(s), cancelling {} dial(s)", connections_.size(),
                  scheduler_.in_flight());
     scheduler_.shutdown();
+    // Dials waiting for a host name have no link to close: they end here (their cancel's timer would not run
+    // after stop, and a late lookup result is dropped).
+    for (auto it = dial_attempts_.begin(); it != dial_attempts_.end();)
+        it = it->second->link ? std::next(it) : dial_attempts_.erase(it);
     for (auto& [ski, doubt] : doubts_)
         if (doubt.timer) timers_.cancel(doubt.timer);
     doubts_.clear();
