@@ -83,6 +83,12 @@ std::vector<std::string> logged(const std::string& needle) {
     return capture_sink->lines(needle);
 }
 
+int time_scale() {
+    const char* env = std::getenv("SHIPD_TEST_TIME_SCALE");
+    const int scale = env ? std::atoi(env) : 1;
+    return scale > 1 ? scale : 1;
+}
+
 [[noreturn]] void watchdog_abort(const std::string& what) {
     std::fprintf(stderr, "WATCHDOG: %s\n", what.c_str());
     std::fflush(stderr);

@@ -34,6 +34,10 @@ using Clock = std::chrono::steady_clock;
 // Every wait in these tests has a deadline; this one is generous enough for TSan on a busy 2-core machine.
 inline constexpr std::chrono::milliseconds deadline = 20s;
 
+// SHIPD_TEST_TIME_SCALE (tests/run.sh sets it for the sanitizer builds), at least 1: bounds a test asserts
+// on, and the hub's verdict wait in these tests, are multiplied by it.
+int time_scale();
+
 // A wait that must never block forever (a strand call, run() returning) did: report and abort, since the
 // test cannot unwind past a stuck strand thread.
 [[noreturn]] void watchdog_abort(const std::string& what);
@@ -132,7 +136,7 @@ struct NodeOptions {
     DoubleConnectionRule rule = DoubleConnectionRule::spec;
     std::uint64_t seed = 1;
     std::chrono::milliseconds passive_wait = hub::passive_wait;
-    std::chrono::milliseconds verdict_wait = ContestTimes{}.verdict_wait;
+    std::chrono::milliseconds verdict_wait = ContestTimes{}.verdict_wait * time_scale();
     std::chrono::milliseconds probe_bound{2000};
     unsigned max_connections = 32;
     unsigned max_handshakes = 8;
