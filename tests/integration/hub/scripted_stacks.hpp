@@ -1,8 +1,9 @@
-// SHIP peers scripted after the double-connection behaviour of two installed stacks (stack-quirks.md §1),
-// on lib/net and lib/ship: ship-go v0.6 (keep what the larger SKI dialled, decided after the upgrade, the
-// loser dropped without ceremony) and OpenEEBUS (first come: refuses a link right after its upgrade while
-// its own dial runs). Each runs on its own strand; queries are thread-safe.
+// A SHIP node that settles double connections as ship-go v0.6 or OpenEEBUS does (stack-quirks.md §1), on
+// lib/net and lib/ship, on its own strand; its queries are thread-safe.
 #pragma once
+
+// ship-go v0.6: keep what the larger SKI dialled, decided after the upgrade, the loser dropped without
+// ceremony. OpenEEBUS: first come, a link refused right after its upgrade while its own dial runs.
 
 #include <condition_variable>
 #include <cstdint>
