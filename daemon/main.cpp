@@ -72,6 +72,8 @@ hub::DiscoveredService to_discovered(const mdns::ServiceEntry& e) {
     d.type = e.type;
     d.serial = e.serial;
     d.host = e.addresses.empty() ? e.host_name : e.addresses.front();
+    d.host_name = e.host_name;
+    d.addresses = e.addresses; // all of them, best first: the hub tries one after another
     d.port = e.port;
     d.path = e.path;
     d.categories = e.categories;

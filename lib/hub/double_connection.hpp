@@ -19,6 +19,10 @@ enum class DoubleConnectionRule {
     // Installed ship-go before 2026-08: keep the connection initiated by the node with the larger SKI. Both
     // sides decide at once; nobody waits.
     legacy,
+    // OpenEEBUS (NIBE): no SKI rule, the first connection the peer took wins. While its own dial runs it
+    // refuses an incoming link right after the upgrade, so when both links exist the peer keeps its own dial
+    // (our incoming one). Never configured; learned from what a peer does (hub/peer_rules.hpp).
+    first_come,
 };
 std::string_view to_string(DoubleConnectionRule rule);
 
@@ -45,7 +49,9 @@ Decision should_keep_new(std::string_view local_ski, std::string_view remote_ski
 // Whether our own dial, still in flight when an incoming connection from the same SKI arrives, is to be given
 // up: the rule applied as if the dial had already registered and the incoming link were the new one. Under
 // the spec rule only the larger SKI gives up its dial (the smaller one's dial may be the very link the larger
-// keeps); under the legacy rule the smaller SKI's dial loses.
-bool own_dial_yields(std::string_view local_ski, std::string_view remote_ski, DoubleConnectionRule rule);
+// keeps) until the passive wait is over; under the legacy rule the smaller SKI's dial loses; under first-come
+// our dial always loses (the peer kept its own).
+bool own_dial_yields(std::string_view local_ski, std::string_view remote_ski, DoubleConnectionRule rule,
+                     bool passive_wait_over = false);
 
 } // namespace ship::hub

@@ -9,6 +9,7 @@
 #include <rapidjson/error/en.h>
 #include <spdlog/spdlog.h>
 
+#include "hub/address_list.hpp"
 #include "net/listen_address.hpp"
 #include "net/strand.hpp"
 #include "ship/ski.hpp"
@@ -50,7 +51,8 @@ std::string describe(const net::CloseInfo& info) {
 // Whether a peer's new announcement changes what its record shows (D-Bus Peer object) or where we dial it.
 bool announcement_changed(const DiscoveredService& before, const DiscoveredService& now) {
     auto shown = [](const DiscoveredService& d) {
-        return std::tie(d.ship_id, d.brand, d.model, d.type, d.host, d.port, d.path);
+        return std::tie(d.ship_id, d.brand, d.model, d.type, d.host, d.port, d.path, d.host_name,
+                        d.addresses);
     };
     return shown(before) != shown(now);
 }
@@ -63,59 +65,54 @@ std::uint64_t now_us() {
 
 } // namespace
 
-// A dial on its way: holds the scheduler's ticket (the in-flight marker) until the WebSocket opens or fails.
+// A dial on its way: holds the scheduler's ticket (the in-flight marker) until a WebSocket opens or every
+// address failed. The peer's addresses are tried one after another (hub/address_list.hpp), never two at
+// once: two links in flight to one peer are a double connection of our own making.
 class Hub::DialAttempt final : public net::LinkHandler {
 public:
-    DialAttempt(Hub& hub, PeerAddress where, DialTicket in_flight)
+    DialAttempt(Hub& hub, std::uint64_t attempt_id, std::vector<PeerAddress> to_try, DialTicket in_flight)
         : hub_(hub)
-        , address(std::move(where))
+        , id(attempt_id)
+        , candidates(std::move(to_try))
         , ticket(std::move(in_flight)) {}
     void on_open(net::Link&) override { hub_.dial_opened(self.lock()); }
     void on_message(net::Link&, std::vector<std::uint8_t> message) override {
         if (early.size() < max_held_messages) early.push_back(std::move(message));
     }
-    void on_closed(net::Link& l, const net::CloseInfo& info) override {
-        spdlog::info("dial to {} at {}:{} failed: {}", short_ski(ticket.ski()), address.host, address.port,
+    void on_closed(net::Link&, const net::CloseInfo& info) override {
+        spdlog::info("dial to {} at {} failed: {}", short_ski(ticket.ski()),
+                     address.host + ":" + std::to_string(address.port),
                      info.reason.empty() ? describe(info) : info.reason);
-        hub_.dial_ended(l.id(), info);
+        hub_.dial_link_failed(self.lock(), info);
     }
 
     Hub& hub_;
-    PeerAddress address;
+    std::uint64_t id;
+    std::vector<PeerAddress> candidates; // in the order to try
+    std::size_t next = 0;                // the next candidate to try
+    PeerAddress address;                 // the one being tried
     DialTicket ticket;
-    std::shared_ptr<net::Link> link;
+    std::shared_ptr<net::Link> link; // the dial in flight, if any (none while a host name resolves)
+    bool cancelled = false;
     std::weak_ptr<DialAttempt> self;
     std::vector<std::vector<std::uint8_t>> early;
 };
 
-// A WebSocket held back unbuilt (double connection, smaller SKI, spec rule; or an incoming one waiting for
-// our own dial to the same SKI), or one we are closing without an SME. Keeps the Link alive until its close
-// has gone out and been reported.
+// A WebSocket held back unbuilt while a double connection is in doubt (`contending`: no SME runs on it, the
+// peer's first messages wait in `early`), or one we are closing without an SME. Keeps the Link alive until
+// its close has gone out and been reported.
 class Hub::HeldLink final : public net::LinkHandler {
 public:
-    // Our dial to `ski` has resolved (opened, lost or failed): the incoming links held back behind it are
-    // decided now, against whatever owns the slot by then.
-    static void decide_behind_dial(Hub& hub, const std::string& ski) {
-        if (hub.stopping_) return;
-        std::vector<std::shared_ptr<HeldLink>> waiting;
-        for (const auto& [id, h] : hub.held_links_)
-            if (h->behind_own_dial && h->wait && h->link->peer_ski() == ski) waiting.push_back(h);
-        for (auto& h : waiting) {
-            hub.passive_.take(*h->wait);
-            h->wait.reset();
-            h->behind_own_dial = false;
-            // One that is closing already stays with its holder until its close is reported.
-            if (!h->link->is_open()) continue;
-            hub.held_links_.erase(h->link->id());
-            hub.offer(h->link, h->direction, std::move(h->early), false);
-        }
-    }
-
     HeldLink(Hub& hub, std::shared_ptr<net::Link> held, Direction dir)
         : hub_(hub)
         , link(std::move(held))
         , direction(dir) {}
-    void on_open(net::Link&) override {}
+    // An incoming one is held at admission, before its upgrade: it can be built only from now on.
+    void on_open(net::Link& l) override {
+        if (!contending) return;
+        const std::string ski = l.peer_ski();
+        hub_.contest(ski); // may replace this handler (and drop this object): nothing after it
+    }
     void on_message(net::Link& l, std::vector<std::uint8_t> message) override {
         if (early.size() >= max_held_messages) {
             l.close(ship::close_code_ship, "too many messages while held back as a double connection");
@@ -123,20 +120,22 @@ public:
         }
         early.push_back(std::move(message));
     }
-    void on_closed(net::Link& l, const net::CloseInfo&) override { hub_.held_ended(l.id()); }
+    void on_closed(net::Link& l, const net::CloseInfo& info) override { hub_.held_ended(l.id(), info); }
 
     Hub& hub_;
     std::shared_ptr<net::Link> link;
     Direction direction;
     std::vector<std::vector<std::uint8_t>> early;
-    std::optional<PassiveWaits<std::shared_ptr<HeldLink>>::Id> wait;
-    bool behind_own_dial = false;
+    bool contending = false;
+    SteadyTime arrived = std::chrono::steady_clock::now();
+    std::optional<PeerAddress> dialled_address; // outgoing: where our dial reached it
 };
 
 Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
     : strand_(strand)
     , config_(std::move(config))
     , trust_(std::move(trust))
+    , rules_(trust_)
     , stop_(strand.stop_token())
     , timers_(strand)
     , random_(config_.random_seed ? SeededRandom(*config_.random_seed) : SeededRandom::from_entropy())
@@ -144,29 +143,34 @@ Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
     , scheduler_(
           timers_, random_, stop_,
           DialScheduler::Hooks{[this](const std::string& ski) {
+                                   // A link held back in a double connection counts: the peer has just
+                                   // dialled us.
                                    return !stopping_ && trust_.is_trusted(ski) && !trust_.is_blocked(ski) &&
-                                          !registry_.is_connected(ski);
+                                          !registry_.is_connected(ski) && !has_contending(ski);
                                },
                                [this](const std::string& ski) { return address_for(ski); },
                                [this](const std::string& ski, const PeerAddress& address, DialTicket ticket) {
                                    return dial(ski, address, std::move(ticket));
                                }})
-    , passive_(timers_, stop_, config_.passive_wait)
     , pairing_(timers_, config_.pairing, [this](const PairingBook::Entry& entry) { pairing_expired(entry); })
-    , connects_(timers_, config_.connect_wait, [this](const std::string& ski) {
-        // How far the peer got, for a Connect that timed out.
-        auto it = peers_.find(ski);
-        if (it == peers_.end()) return std::string();
-        if (it->second.state == PeerState::received_pairing_request || it->second.state == PeerState::none)
-            if (auto owner = registry_.find(ski))
-                if (auto* c = dynamic_cast<PeerConnection*>(owner.get()))
-                    return "SHIP state " + std::string(c->ship_state()) +
-                           (c->ship_state().find("pending") != std::string_view::npos
-                                ? ": waiting for a trust decision"
-                                : "");
-        if (!it->second.last_error.empty()) return "last error: " + it->second.last_error;
-        return "peer state " + std::string(to_string(it->second.state));
-    }) {
+    , contest_times_{config_.verdict_wait, config_.passive_wait}
+    , connects_(timers_, config_.connect_wait,
+                [this](const std::string& ski) {
+                    // How far the peer got, for a Connect that timed out.
+                    auto it = peers_.find(ski);
+                    if (it == peers_.end()) return std::string();
+                    if (it->second.state == PeerState::received_pairing_request ||
+                        it->second.state == PeerState::none)
+                        if (auto owner = registry_.find(ski))
+                            if (auto* c = dynamic_cast<PeerConnection*>(owner.get()))
+                                return "SHIP state " + std::string(c->ship_state()) +
+                                       (c->ship_state().find("pending") != std::string_view::npos
+                                            ? ": waiting for a trust decision"
+                                            : "");
+                    if (!it->second.last_error.empty()) return "last error: " + it->second.last_error;
+                    return "peer state " + std::string(to_string(it->second.state));
+                })
+    , resolver_([&strand](std::function<void()> fn) { return strand.post(std::move(fn)); }) {
     net::ClientConfig client;
     client.certificate_pem = config_.certificate_pem;
     client.private_key_pem = config_.private_key_pem;
@@ -257,31 +261,35 @@ net::Admission Hub::admit(const std::shared_ptr<net::Link>& link) {
                      link->remote_address(), short_ski(ski), config_.max_handshakes);
         return net::Admission::refuse("too many SHIP handshakes in progress");
     }
-    const Decision decision = registry_.decide(ski, Direction::incoming);
-    if (decision == Decision::keep_existing) {
-        spdlog::info("refused SHIP connection from {} ({}): double connection, the existing one is kept",
+    auto owner = registry_.find(ski);
+    auto* registered = owner ? dynamic_cast<PeerConnection*>(owner.get()) : nullptr;
+    if (registered && registered->in_data_exchange()) {
+        // Never replaced by one that is not further along; refused before the upgrade, so no stack counts it
+        // as a connection. A peer that rebooted dials again while its old link still looks open here: that
+        // one must answer a ping at once, or it is dropped and the peer's next dial gets through.
+        spdlog::info("refused SHIP connection from {} ({}): double connection, the one in data exchange is "
+                     "kept; asking it for a sign of life",
                      link->remote_address(), short_ski(ski));
+        registered->probe(config_.probe_bound);
         return net::Admission::refuse("double connection");
     }
-    if (decision == Decision::defer) {
-        spdlog::info(
-            "SHIP {} incoming: double connection, the peer has the larger SKI; holding this one back",
-            short_ski(ski));
-        auto held = std::make_shared<HeldLink>(*this, link, Direction::incoming);
-        hold(link, Direction::incoming, held);
-        return net::Admission::accept(*held);
-    }
-    if (scheduler_.is_dialling(ski) && !own_dial_yields(config_.local_ski, ski, config_.rule)) {
-        // Both nodes dialled at once and ours is the link to be kept (spec: the larger SKI keeps the most
-        // recent, which is ours as it reaches the peer after the peer's reached us; legacy: ours is the
-        // larger SKI's). Running a handshake on this one would only see it replaced later (PeerConnected
-        // twice) and cancelling our dial could drop the link the peer keeps: hold this one back unbuilt until
-        // our dial resolves (at most the passive wait).
-        spdlog::info("SHIP {} incoming: our own dial to it is on its way; holding this one back",
-                     short_ski(ski));
-        auto held = std::make_shared<HeldLink>(*this, link, Direction::incoming);
-        held->behind_own_dial = true;
-        hold(link, Direction::incoming, held);
+    if (registered || scheduler_.is_dialling(ski) || has_contending(ski)) {
+        // Two links to one peer: decide now only if the peer's rule lets us (a sure loser is refused before
+        // the upgrade); otherwise hold this one, unbuilt, while the peer's own decision can still come.
+        const auto verdict = judge(config_.local_ski, ski, config_.rule, rules_.learned(ski),
+                                   contest_view(ski, ContestLink{link->id(), Direction::incoming,
+                                                                 std::chrono::steady_clock::now(), false}),
+                                   std::chrono::steady_clock::now(), contest_times_);
+        if ((verdict.kind == Judgement::Kind::keep_link && verdict.link != link->id()) ||
+            verdict.kind == Judgement::Kind::keep_dial) {
+            spdlog::info("refused SHIP connection from {} ({}): double connection, {}",
+                         link->remote_address(), short_ski(ski), verdict.why);
+            if (doubts_.contains(ski)) contest(ski);
+            return net::Admission::refuse("double connection");
+        }
+        spdlog::info("SHIP {} incoming: double connection ({}); holding it back", short_ski(ski),
+                     verdict.kind == Judgement::Kind::wait ? verdict.why : "it wins once upgraded");
+        auto held = hold_contending(link, Direction::incoming);
         return net::Admission::accept(*held);
     }
     auto connection = offer(link, Direction::incoming, {}, false);
@@ -290,7 +298,8 @@ net::Admission Hub::admit(const std::shared_ptr<net::Link>& link) {
 }
 
 std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& link, Direction direction,
-                                           std::vector<std::vector<std::uint8_t>> early, bool wait_over) {
+                                           std::vector<std::vector<std::uint8_t>> early, bool wait_over,
+                                           std::optional<SteadyTime> arrived) {
     const std::string ski = link->peer_ski();
     const util::LogScope scope(ski);
     std::shared_ptr<PeerConnection> built;
@@ -299,6 +308,7 @@ std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& lin
         [&]() -> Registry::Handle {
             PeerConnectionOwner& owner = *this;
             built = std::make_shared<PeerConnection>(strand_, owner, link, direction, sme_config(ski));
+            if (arrived) built->set_arrived(*arrived);
             return built;
         },
         wait_over);
@@ -313,11 +323,13 @@ std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& lin
         return nullptr;
     }
     if (result.decision == Decision::defer) {
+        // The peer (larger SKI) decides: held like any double connection, judged on the next turn.
         spdlog::info("SHIP {} {}: double connection, the peer has the larger SKI; holding this one back",
                      short_ski(ski), to_string(direction));
-        auto held = std::make_shared<HeldLink>(*this, link, direction);
+        auto held = hold_contending(link, direction);
         held->early = std::move(early);
-        hold(link, direction, held);
+        if (arrived) held->arrived = *arrived;
+        timers_.schedule(std::chrono::milliseconds(0), [this, ski] { contest(ski); });
         return nullptr;
     }
     connections_[link->id()] = built;
@@ -331,110 +343,342 @@ std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& lin
         if (events_) events_->peer_disconnected(ski, "replaced by a newer connection");
     }
     if (result.evicted) close_as_double_connection(*result.evicted);
-    if (direction == Direction::incoming && scheduler_.is_dialling(ski) &&
-        own_dial_yields(config_.local_ski, ski, config_.rule)) {
-        spdlog::info("SHIP {}: incoming connection wins, cancelling our own dial", short_ski(ski));
-        scheduler_.cancel_dial(ski);
-    }
     record(ski);
     publish(ski);
     if (link->is_open()) built->start(std::move(early));
     return built;
 }
 
-void Hub::hold(const std::shared_ptr<net::Link>& link, Direction direction, std::shared_ptr<HeldLink> held) {
-    link->set_handler(held.get());
-    held_links_[link->id()] = held;
-    held->wait =
-        passive_.hold(link->peer_ski(), direction, held, [this](Held h) { held_wait_over(std::move(h)); });
-}
-
-void Hub::held_wait_over(Held held) {
-    auto h = held.item;
-    held_links_.erase(h->link->id());
-    h->wait.reset();
-    if (h->link->is_closed()) return;
-    spdlog::info("SHIP {}: both connections still exist after the passive wait; the most recent wins",
-                 short_ski(held.ski));
-    offer(h->link, held.direction, std::move(h->early), true);
-}
-
-void Hub::held_ended(std::uint64_t link_id) {
+void Hub::held_ended(std::uint64_t link_id, const net::CloseInfo& info) {
     auto node = held_links_.extract(link_id);
-    if (!node.empty() && node.mapped()->wait) passive_.take(*node.mapped()->wait);
+    if (!node.empty() && node.mapped()->contending) {
+        const auto& held = *node.mapped();
+        const std::string ski = held.link->peer_ski();
+        if (doubts_.contains(ski)) {
+            learn_from_close(ski, held.direction, info, !held.early.empty());
+            contest(ski);
+        }
+    }
     maybe_finish();
 }
 
-void Hub::retry_held(const std::string& ski) {
-    for (auto& held : passive_.take_ski(ski)) {
-        auto h = held.item;
-        held_links_.erase(h->link->id());
-        h->wait.reset();
-        if (!h->link->is_closed()) offer(h->link, held.direction, std::move(h->early), false);
+// ---------------------------------------------------------------------------------------------- double
+// connections
+
+std::shared_ptr<Hub::HeldLink> Hub::hold_contending(const std::shared_ptr<net::Link>& link,
+                                                    Direction direction) {
+    auto held = std::make_shared<HeldLink>(*this, link, direction);
+    held->contending = true;
+    link->set_handler(held.get());
+    held_links_[link->id()] = held;
+    begin_doubt(link->peer_ski());
+    return held;
+}
+
+bool Hub::has_contending(const std::string& ski) const {
+    for (const auto& [id, h] : held_links_)
+        if (h->contending && h->link->peer_ski() == ski) return true;
+    return false;
+}
+
+void Hub::begin_doubt(const std::string& ski) {
+    auto [it, fresh] = doubts_.try_emplace(ski, Doubt{std::chrono::steady_clock::now()});
+    // The registered one waits too: it must not reach data exchange only to be dropped by the peer.
+    if (auto owner = registry_.find(ski))
+        if (auto* c = dynamic_cast<PeerConnection*>(owner.get()); c && !c->in_data_exchange()) c->pause();
+    if (fresh) {
+        const auto learned = rules_.learned(ski);
+        spdlog::info("SHIP {}: double connection; the peer's rule is {}", short_ski(ski),
+                     learned ? std::string(to_string(*learned)) : std::string("not known yet"));
     }
 }
 
 void Hub::close_held(const std::string& ski, std::uint16_t code, std::string_view reason) {
-    for (auto& held : passive_.take_ski(ski)) {
-        held.item->wait.reset();
-        held.item->link->close(code, reason);
+    std::vector<std::shared_ptr<HeldLink>> held;
+    for (const auto& [id, h] : held_links_)
+        if (h->contending && h->link->peer_ski() == ski) held.push_back(h);
+    for (auto& h : held) {
+        h->contending = false; // a closing holder now, until its close is reported
+        h->link->close(code, reason);
     }
+    end_doubt(ski);
+}
+
+void Hub::end_doubt(const std::string& ski) {
+    auto it = doubts_.find(ski);
+    if (it == doubts_.end()) return;
+    if (it->second.timer) timers_.cancel(it->second.timer);
+    doubts_.erase(it);
+}
+
+Contest Hub::contest_view(const std::string& ski, std::optional<ContestLink> extra) const {
+    Contest view;
+    const auto doubt = doubts_.find(ski);
+    view.since = doubt != doubts_.end() ? doubt->second.since : std::chrono::steady_clock::now();
+    if (auto owner = registry_.find(ski))
+        if (const auto* c = dynamic_cast<const PeerConnection*>(owner.get()))
+            view.links.push_back({c->id(), c->direction(), c->arrived(), c->in_data_exchange()});
+    for (const auto& [id, h] : held_links_)
+        if (h->contending && h->link->peer_ski() == ski)
+            view.links.push_back({id, h->direction, h->arrived, false});
+    if (extra) view.links.push_back(*extra);
+    view.dial_in_flight = scheduler_.is_dialling(ski);
+    return view;
+}
+
+void Hub::contest(const std::string& ski) {
+    auto doubt = doubts_.find(ski);
+    if (doubt == doubts_.end() || stopping_) return;
+    const util::LogScope scope(ski);
+    const auto now = std::chrono::steady_clock::now();
+    const auto learned = rules_.learned(ski);
+    const auto view = contest_view(ski, std::nullopt);
+    const auto verdict = judge(config_.local_ski, ski, config_.rule, learned, view, now, contest_times_);
+
+    if (verdict.kind == Judgement::Kind::wait) {
+        Doubt& d = doubt->second;
+        if (d.timer && d.until == verdict.until) return;
+        if (d.timer) timers_.cancel(d.timer);
+        d.until = verdict.until;
+        const auto delay = std::max(std::chrono::milliseconds(0),
+                                    std::chrono::ceil<std::chrono::milliseconds>(verdict.until - now));
+        d.timer = timers_.schedule(delay, [this, ski] {
+            if (auto it = doubts_.find(ski); it != doubts_.end()) it->second.timer = 0;
+            contest(ski);
+        });
+        return;
+    }
+
+    std::shared_ptr<HeldLink> winner;
+    if (verdict.kind == Judgement::Kind::keep_link) {
+        if (auto it = held_links_.find(verdict.link); it != held_links_.end()) {
+            // Being admitted: it opens in a moment, and HeldLink::on_open judges again.
+            if (!it->second->link->is_open()) return;
+            winner = it->second;
+        }
+    }
+    if (!learned && verdict.peer_waited && rules_.learn(ski, DoubleConnectionRule::spec, [this, ski] {
+            trust_.when_durable([ski](const std::optional<std::string>& error) {
+                if (error)
+                    spdlog::error("could not store how {} settles double connections: {}", short_ski(ski),
+                                  *error);
+            });
+        }))
+        spdlog::info("SHIP {}: the peer left the double connection to us; taken as the spec rule",
+                     short_ski(ski));
+    end_doubt(ski);
+    if (verdict.kind == Judgement::Kind::nothing) {
+        // Every link went: dial again as after any lost connection (a dial in flight goes on).
+        if (trust_.is_trusted(ski)) scheduler_.request(ski);
+        return;
+    }
+
+    spdlog::info("SHIP {}: double connection settled: {} ({})", short_ski(ski),
+                 verdict.kind == Judgement::Kind::keep_dial ? std::string("our dial in flight")
+                 : winner ? std::string(to_string(winner->direction)) + " link (held back)"
+                          : std::string("the registered link"),
+                 verdict.why);
+    // Losers first, so that the registry sees no alive owner when the winner is offered.
+    if (auto owner = registry_.find(ski)) {
+        auto* c = dynamic_cast<PeerConnection*>(owner.get());
+        if (verdict.kind == Judgement::Kind::keep_link && !winner && c && c->id() == verdict.link)
+            c->resume();
+        else
+            close_as_double_connection(*owner);
+    }
+    std::vector<std::shared_ptr<HeldLink>> losers;
+    for (const auto& [id, h] : held_links_)
+        if (h->contending && h->link->peer_ski() == ski && h != winner) losers.push_back(h);
+    for (auto& h : losers) {
+        h->contending = false; // a closing holder now, until its close is reported
+        h->link->close(ship::close_code_ship, double_connection_reason);
+    }
+    if (verdict.kind == Judgement::Kind::keep_link && scheduler_.is_dialling(ski))
+        scheduler_.cancel_dial(ski);
+    if (!winner) return;
+    held_links_.erase(winner->link->id());
+    winner->contending = false;
+    if (auto connection =
+            offer(winner->link, winner->direction, std::move(winner->early), false, winner->arrived))
+        connection->dialled_address = winner->dialled_address;
+}
+
+void Hub::learn_from_close(const std::string& ski, Direction closed, const net::CloseInfo& info,
+                           bool peer_spoke) {
+    if (info.by == net::CloseInfo::By::local) return; // our own decision says nothing about the peer's
+    const Direction other = closed == Direction::incoming ? Direction::outgoing : Direction::incoming;
+    bool other_present = other == Direction::outgoing && scheduler_.is_dialling(ski);
+    for (const auto& link : contest_view(ski, std::nullopt).links)
+        other_present = other_present || link.direction == other;
+    PeerClose close{closed, other_present,
+                    classify_close(info.by == net::CloseInfo::By::peer, info.code, info.reason), peer_spoke};
+    const auto rule = learn_rule(config_.local_ski, ski, close);
+    if (!rule) return;
+    if (rules_.learn(ski, *rule, [this, ski] {
+            trust_.when_durable([ski](const std::optional<std::string>& error) {
+                if (error)
+                    spdlog::error("could not store how {} settles double connections: {}", short_ski(ski),
+                                  *error);
+            });
+        }))
+        spdlog::info(
+            "SHIP {}: the peer closed our {} link of a double connection ({}): it applies the {} rule",
+            short_ski(ski), to_string(closed), describe(info), to_string(*rule));
 }
 
 // ---------------------------------------------------------------------------------------------- dialling
 
 std::function<void()> Hub::dial(const std::string& ski, const PeerAddress& address, DialTicket ticket) {
     if (stopping_) return {};
-    auto attempt = std::make_shared<DialAttempt>(*this, address, std::move(ticket));
+    auto candidates = dial_candidates(ski);
+    if (candidates.empty()) candidates.push_back(address);
+    auto attempt =
+        std::make_shared<DialAttempt>(*this, ++last_attempt_id_, std::move(candidates), std::move(ticket));
     attempt->self = attempt;
-    net::DialRequest request;
-    request.host = address.host;
-    request.port = address.port;
-    request.path = address.path.empty() ? "/ship/" : address.path;
-    request.expected_ski = ski;
-    auto link = client_->dial(request, *attempt);
-    if (!link) return {}; // the ticket ends with the attempt: the next one is scheduled
-    spdlog::debug("dialling {} at {}:{}{}", short_ski(ski), address.host, address.port, request.path);
-    attempt->link = link;
-    dial_attempts_[link->id()] = attempt;
-    std::weak_ptr<net::Link> weak = link;
-    return [weak] {
-        if (auto l = weak.lock()) l->close(ship::close_code_ship, "dial cancelled");
+    dial_attempts_[attempt->id] = attempt;
+    if (!dial_next(attempt)) {
+        dial_attempts_.erase(attempt->id);
+        return {}; // the ticket ends with the attempt: the next one is scheduled
+    }
+    std::weak_ptr<DialAttempt> weak = attempt;
+    return [this, weak] {
+        auto a = weak.lock();
+        if (!a || a->cancelled) return;
+        a->cancelled = true;
+        if (a->link) {
+            a->link->close(ship::close_code_ship, "dial cancelled");
+        } else {
+            // A host name is being resolved: the attempt ends now, its late result is dropped. On a later
+            // turn, not inside the scheduler's cancel.
+            timers_.schedule(std::chrono::milliseconds(0), [this, id = a->id] { dial_attempt_over(id); });
+        }
     };
+}
+
+std::vector<PeerAddress> Hub::dial_candidates(const std::string& ski) const {
+    std::optional<Announced> announced;
+    if (auto it = discovered_.find(ski); it != discovered_.end()) {
+        const auto& d = it->second;
+        Announced a;
+        a.addresses = d.addresses;
+        a.host_name = d.host_name;
+        // A producer that fills only `host` (an older caller, a test) announces that one address or name.
+        if (a.addresses.empty() && a.host_name.empty()) {
+            if (is_numeric_host(d.host))
+                a.addresses.push_back(d.host);
+            else
+                a.host_name = d.host;
+        }
+        a.port = d.port;
+        a.path = d.path.empty() ? "/ship/" : d.path;
+        announced = std::move(a);
+    }
+    const auto* peer = trust_.find(ski);
+    // While a Connect waits, its address alone: the outcome it reports is that address's. Otherwise the
+    // announced and stored ones; an address that never worked only when there is nothing else.
+    if (auto asked = connects_.address(ski)) return {*asked};
+    auto order = dial_order(announced, peer ? peer->address : std::nullopt);
+    if (order.empty())
+        if (auto it = unproven_addresses_.find(ski); it != unproven_addresses_.end())
+            order.push_back(it->second);
+    return order;
+}
+
+bool Hub::dial_next(const std::shared_ptr<DialAttempt>& attempt) {
+    const std::string ski = attempt->ticket.ski();
+    while (attempt->next < attempt->candidates.size() && !attempt->cancelled && !stopping_) {
+        const PeerAddress candidate = attempt->candidates[attempt->next++];
+        attempt->address = candidate;
+        if (!is_numeric_host(candidate.host)) {
+            // Resolved off the strand; the attempt (and its ticket) stays in flight meanwhile.
+            spdlog::debug("dialling {}: resolving {}", short_ski(ski), candidate.host);
+            std::weak_ptr<DialAttempt> weak = attempt;
+            resolver_.resolve(candidate.host, [this, weak, candidate](std::vector<std::string> addresses,
+                                                                      std::string error) {
+                auto a = weak.lock();
+                if (!a || a->cancelled || stopping_ || !dial_attempts_.contains(a->id)) return;
+                if (addresses.empty()) {
+                    const std::string& peer_ski = a->ticket.ski();
+                    const util::LogScope scope(peer_ski);
+                    // Like a refused dial: on the bus (LastError, State) and to a Connect that asked for it.
+                    report_failure(peer_ski,
+                                   "dial to " + net::display_listen_address(candidate.host, candidate.port) +
+                                       " failed: " + candidate.host + " does not resolve: " + error,
+                                   false, candidate);
+                }
+                std::vector<PeerAddress> tried(a->candidates.begin(),
+                                               a->candidates.begin() + static_cast<long>(a->next));
+                auto more = resolved_candidates(candidate, addresses, tried);
+                a->candidates.insert(a->candidates.begin() + static_cast<long>(a->next), more.begin(),
+                                     more.end());
+                if (!dial_next(a)) dial_attempt_over(a->id);
+            });
+            return true;
+        }
+        net::DialRequest request;
+        request.host = candidate.host;
+        request.port = candidate.port;
+        request.path = candidate.path.empty() ? "/ship/" : candidate.path;
+        request.expected_ski = ski;
+        attempt->early.clear();
+        attempt->link = client_->dial(request, *attempt);
+        if (attempt->link) {
+            spdlog::debug("dialling {} at {}:{}{}", short_ski(ski), candidate.host, candidate.port,
+                          request.path);
+            return true;
+        }
+    }
+    return false;
+}
+
+void Hub::dial_link_failed(const std::shared_ptr<DialAttempt>& attempt, const net::CloseInfo& info) {
+    if (!attempt) return;
+    attempt->link.reset();
+    // Our own cancels (an incoming connection won, untrust, stop) are no failure to report.
+    if (!attempt->cancelled && !stopping_ && info.by != net::CloseInfo::By::local) {
+        const std::string& ski = attempt->ticket.ski();
+        const util::LogScope scope(ski);
+        report_failure(ski,
+                       "dial to " +
+                           net::display_listen_address(attempt->address.host, attempt->address.port) +
+                           " failed: " + (info.reason.empty() ? describe(info) : info.reason),
+                       info.timed_out, attempt->address);
+    }
+    // Refused by the peer itself (HTTP 503: it holds a connection to us, or its limits): another address of
+    // the same peer would hear the same.
+    const bool refused = info.reason.find("HTTP 503") != std::string::npos;
+    if (attempt->cancelled || stopping_ || refused || !dial_next(attempt)) dial_attempt_over(attempt->id);
+}
+
+void Hub::dial_attempt_over(std::uint64_t id) {
+    auto node = dial_attempts_.extract(id);
+    const std::string ski = node.empty() ? std::string() : node.mapped()->ticket.ski();
+    node = {}; // drops the ticket: a failed attempt, the next is scheduled
+    if (!ski.empty() && doubts_.contains(ski)) contest(ski);
+    maybe_finish();
 }
 
 void Hub::dial_opened(const std::shared_ptr<DialAttempt>& attempt) {
     if (!attempt) return;
     auto link = attempt->link;
-    auto keep = dial_attempts_.extract(link->id());
+    auto keep = dial_attempts_.extract(attempt->id);
     const std::string ski = link->peer_ski();
     if (!attempt->ticket.connected()) {
         auto closing = std::make_shared<HeldLink>(*this, link, Direction::outgoing);
         link->set_handler(closing.get());
         held_links_[link->id()] = closing;
         link->close(ship::close_code_ship, stopping_ ? "shutting down" : "dial no longer wanted");
+    } else if (registry_.is_connected(ski) || has_contending(ski)) {
+        // The peer has another link to us: ours is held back like theirs until the double connection is
+        // settled (the peer may have refused or kept it already; its decision arrives within a round trip).
+        spdlog::info("SHIP {} outgoing: double connection; holding it back", short_ski(ski));
+        auto held = hold_contending(link, Direction::outgoing);
+        held->early = std::move(attempt->early);
+        held->dialled_address = attempt->address;
     } else if (auto connection = offer(link, Direction::outgoing, std::move(attempt->early), false)) {
         connection->dialled_address = attempt->address;
     }
-    HeldLink::decide_behind_dial(*this, ski);
-}
-
-void Hub::dial_ended(std::uint64_t id, const net::CloseInfo& info) {
-    auto node = dial_attempts_.extract(id);
-    const std::string ski = node.empty() ? std::string() : node.mapped()->ticket.ski();
-    const std::optional<PeerAddress> address =
-        node.empty() ? std::nullopt : std::optional<PeerAddress>(node.mapped()->address);
-    node = {}; // drops the ticket: a failed attempt, the next is scheduled
-    // Our own cancels (an incoming connection won, untrust, stop) are no failure to report.
-    if (!ski.empty() && !stopping_ && info.by != net::CloseInfo::By::local) {
-        const util::LogScope scope(ski);
-        report_failure(ski,
-                       "dial to " + net::display_listen_address(address->host, address->port) +
-                           " failed: " + (info.reason.empty() ? describe(info) : info.reason),
-                       info.timed_out, address);
-    }
-    if (!ski.empty()) HeldLink::decide_behind_dial(*this, ski);
-    maybe_finish();
+    if (doubts_.contains(ski)) contest(ski); // our dial has resolved
 }
 
 void Hub::report_failure(const std::string& ski, const std::string& text, bool is_timeout,
@@ -577,7 +821,10 @@ void Hub::on_ended(PeerConnection& connection, const net::CloseInfo& info) {
             rec.last_error_time_us = now_us();
         }
         publish(ski);
-        retry_held(ski);
+        if (doubts_.contains(ski)) {
+            learn_from_close(ski, connection.direction(), info, connection.peer_spoke());
+            contest(ski);
+        }
         // A Connect waiting for the handshake this dial of ours started learns how it ended.
         if (!stopping_ && !removal.was_connected && connects_.pending(ski) &&
             connection.direction() == Direction::outgoing) {
@@ -589,7 +836,7 @@ void Hub::on_ended(PeerConnection& connection, const net::CloseInfo& info) {
                                                 (connection.error().empty() ? how : connection.error())});
             }
         }
-        if (!stopping_ && trust_.is_trusted(ski)) {
+        if (!stopping_ && trust_.is_trusted(ski) && !registry_.is_connected(ski)) {
             if (connects_.pending(ski))
                 scheduler_.request_now(ski);
             else
@@ -601,15 +848,9 @@ void Hub::on_ended(PeerConnection& connection, const net::CloseInfo& info) {
 }
 
 std::optional<PeerAddress> Hub::address_for(const std::string& ski) const {
-    // What a Connect asks for now, then what the peer announces, then where it was reached last; an
-    // address that never worked only when there is nothing else.
-    if (auto asked = connects_.address(ski)) return asked;
-    if (auto it = discovered_.find(ski); it != discovered_.end() && !it->second.host.empty())
-        return PeerAddress{it->second.host, it->second.port,
-                           it->second.path.empty() ? "/ship/" : it->second.path};
-    if (const auto* peer = trust_.find(ski); peer && peer->address) return peer->address;
-    if (auto it = unproven_addresses_.find(ski); it != unproven_addresses_.end()) return it->second;
-    return std::nullopt;
+    auto candidates = dial_candidates(ski);
+    if (candidates.empty()) return std::nullopt;
+    return candidates.front();
 }
 
 // ---------------------------------------------------------------------------------------------- peers
@@ -778,10 +1019,12 @@ Result Hub::untrust(std::string_view input) {
                      error(ErrorCode::not_trusted, "peer " + ski + " was untrusted before it connected"));
     if (auto owner = registry_.find(ski))
         if (auto* c = dynamic_cast<PeerConnection*>(owner.get())) c->remove_trust();
-    for (auto& held : passive_.take_ski(ski)) {
-        held.item->wait.reset();
-        held.item->link->close(ship::close_code_trust_removed, "trust removed");
-    }
+    end_doubt(ski);
+    for (const auto& [id, h] : held_links_)
+        if (h->contending && h->link->peer_ski() == ski) {
+            h->contending = false;
+            h->link->close(ship::close_code_trust_removed, "trust removed");
+        }
     publish(ski);
     forget_if_unknown(ski);
     return std::nullopt;
@@ -903,10 +1146,18 @@ void Hub::shutdown() {
                  scheduler_.in_flight());
     scheduler_.shutdown();
     connects_.finish_all(error(ErrorCode::shutting_down, "shipd is shutting down"));
-    for (auto& held : passive_.take_all()) {
-        held.item->wait.reset();
-        held.item->link->close(ship::close_code_ship, "shutting down");
-    }
+    // Dials waiting for a host name have no link to close: they end here (their cancel's timer would not run
+    // after stop, and a late lookup result is dropped).
+    for (auto it = dial_attempts_.begin(); it != dial_attempts_.end();)
+        it = it->second->link ? std::next(it) : dial_attempts_.erase(it);
+    for (auto& [ski, doubt] : doubts_)
+        if (doubt.timer) timers_.cancel(doubt.timer);
+    doubts_.clear();
+    for (const auto& [id, h] : held_links_)
+        if (h->contending) {
+            h->contending = false;
+            h->link->close(ship::close_code_ship, "shutting down");
+        }
     for (auto& released : registry_.take_all()) {
         if (released.was_connected && events_)
             events_->peer_disconnected(released.connection->ski(), "shutting down");

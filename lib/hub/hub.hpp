@@ -19,8 +19,9 @@
 #include "hub/hub_api.hpp"
 #include "hub/pairing.hpp"
 #include "hub/pairing_api.hpp"
-#include "hub/passive_waits.hpp"
+#include "hub/name_resolver.hpp"
 #include "hub/peer_connection.hpp"
+#include "hub/peer_rules.hpp"
 #include "hub/registry.hpp"
 #include "hub/strand_timers.hpp"
 #include "hub/trust_store.hpp"
@@ -55,6 +56,12 @@ struct HubConfig {
     std::chrono::milliseconds connect_wait{20'000};
     ship::Timers ship_timers;
     std::chrono::milliseconds passive_wait = hub::passive_wait;
+    // A double connection with a peer whose rule is not known yet: how long the larger SKI leaves the peer to
+    // decide first (hub/peer_rules.hpp).
+    std::chrono::milliseconds verdict_wait = ContestTimes{}.verdict_wait;
+    // A link to a peer we hold in data exchange arrives: the one we hold must answer a ping within this, or
+    // it is taken for dead (a peer that rebooted dials again while its old TCP connection still looks open).
+    std::chrono::milliseconds probe_bound{2000};
     std::optional<std::uint64_t> random_seed; // tests; otherwise from std::random_device
 
     // Called on the strand when AutoAccept changes (mDNS `register` follows it).
@@ -82,6 +89,13 @@ public:
     const Registry& registry() const noexcept { return registry_; }
     const DialScheduler& dials() const noexcept { return scheduler_; }
     std::size_t live_connections() const noexcept { return connections_.size(); }
+    std::size_t held_links() const noexcept { return held_links_.size(); } // contending or closing, unbuilt
+    bool in_doubt(std::string_view ski) const {
+        return doubts_.contains(ski);
+    } // a double connection to settle
+    std::optional<DoubleConnectionRule> learned_rule(const std::string& ski) const {
+        return rules_.learned(ski);
+    }
     std::size_t pending_timers() const noexcept { return timers_.pending(); }
 
     // HubApi
@@ -122,7 +136,13 @@ public:
 private:
     class DialAttempt;
     class HeldLink;
-    using Held = PassiveWaits<std::shared_ptr<HeldLink>>::Held;
+    // A double connection in doubt (lib/hub/README.md "Double connections"): since when, and the timer that
+    // judges it again.
+    struct Doubt {
+        SteadyTime since;
+        TimerService::Id timer = 0;
+        SteadyTime until{};
+    };
 
     // PeerConnectionOwner
     void on_state(PeerConnection& connection, PeerState state, const std::string& error) override;
@@ -133,22 +153,33 @@ private:
 
     net::Admission admit(const std::shared_ptr<net::Link>& link);
     std::function<void()> dial(const std::string& ski, const PeerAddress& address, DialTicket ticket);
+    std::vector<PeerAddress> dial_candidates(const std::string& ski) const;
+    bool dial_next(const std::shared_ptr<DialAttempt>& attempt); // false: no address left to try
+    void dial_link_failed(const std::shared_ptr<DialAttempt>& attempt, const net::CloseInfo& info);
+    void dial_attempt_over(std::uint64_t attempt_id);
     void dial_opened(const std::shared_ptr<DialAttempt>& attempt);
-    void dial_ended(std::uint64_t id, const net::CloseInfo& info);
     // A dial or a connection with `ski` failed: LastError, State error (when no connection is left),
     // PeerStateChanged; and a Connect waiting for this address learns it.
     void report_failure(const std::string& ski, const std::string& text, bool is_timeout,
                         const std::optional<PeerAddress>& dialled);
 
+
     // Registers a new connection if the rule lets it win; returns it (null: it lost, or was held back).
     std::shared_ptr<PeerConnection> offer(const std::shared_ptr<net::Link>& link, Direction direction,
-                                          std::vector<std::vector<std::uint8_t>> early, bool wait_over);
-    void hold(const std::shared_ptr<net::Link>& link, Direction direction, std::shared_ptr<HeldLink> held);
-    void held_wait_over(Held held);
-    void held_ended(std::uint64_t link_id);
-    void retry_held(const std::string& ski);
+                                          std::vector<std::vector<std::uint8_t>> early, bool wait_over,
+                                          std::optional<SteadyTime> arrived = std::nullopt);
+    void held_ended(std::uint64_t link_id, const net::CloseInfo& info);
     void close_held(const std::string& ski, std::uint16_t code, std::string_view reason);
 
+    // Double connections (peer_rules.hpp): hold a link back while the peer may still decide, judge, act.
+    std::shared_ptr<HeldLink> hold_contending(const std::shared_ptr<net::Link>& link, Direction direction);
+    bool has_contending(const std::string& ski) const;
+    void begin_doubt(const std::string& ski);
+    void end_doubt(const std::string& ski);
+    Contest contest_view(const std::string& ski, std::optional<ContestLink> extra) const;
+    void contest(const std::string& ski);
+    void learn_from_close(const std::string& ski, Direction closed, const net::CloseInfo& info,
+                          bool peer_spoke);
     ship::ConnectionConfig sme_config(const std::string& ski) const;
     bool is_owner(const PeerConnection& connection) const;
     std::optional<PeerAddress> address_for(const std::string& ski) const;
@@ -184,6 +215,7 @@ private:
     net::Strand& strand_;
     HubConfig config_;
     TrustStore trust_;
+    PeerRules rules_;
     HubEvents* events_ = nullptr;
     std::stop_token stop_;
     bool stopping_ = false;
@@ -192,7 +224,6 @@ private:
     SeededRandom random_;
     Registry registry_;
     DialScheduler scheduler_;
-    PassiveWaits<std::shared_ptr<HeldLink>> passive_;
     PairingBook pairing_;
     BurstLog refused_log_;
     PairingEvents* pairing_events_ = nullptr;
@@ -200,6 +231,8 @@ private:
     std::map<std::string, std::string, std::less<>> trusted_certificates_;  // fingerprint → SHIP ID
     std::map<std::string, std::string, std::less<>> expected_certificates_; // SKI → fingerprint
     std::map<std::uint64_t, std::uint64_t> request_deadlines_us_;           // connection → wall deadline
+    ContestTimes contest_times_;
+    std::map<std::string, Doubt, std::less<>> doubts_;
 
     std::unique_ptr<net::Client> client_;
     std::vector<std::unique_ptr<net::Server>> servers_; // one per listen address, all on one port
@@ -209,8 +242,10 @@ private:
     std::map<std::string, PeerAddress, std::less<>> unproven_addresses_;
 
     std::map<std::uint64_t, std::shared_ptr<PeerConnection>> connections_; // every built one, until it ends
-    std::map<std::uint64_t, std::shared_ptr<DialAttempt>> dial_attempts_;  // dials not yet open
-    std::map<std::uint64_t, std::shared_ptr<HeldLink>> held_links_;        // held back unbuilt (defer)
+    std::map<std::uint64_t, std::shared_ptr<DialAttempt>> dial_attempts_;  // dials not yet open, by attempt
+    std::uint64_t last_attempt_id_ = 0;
+    NameResolver resolver_; // after everything its results reach: destroyed (closed) first
+    std::map<std::uint64_t, std::shared_ptr<HeldLink>> held_links_; // unbuilt: contending or closing
     std::map<std::string, PeerInfo, std::less<>> peers_;
     std::map<std::string, DiscoveredService, std::less<>> discovered_;
 };

@@ -37,7 +37,9 @@ struct PeerInfo {
 
 struct DiscoveredService {
     std::string ski, ship_id, brand, model, type, serial;
-    std::string host; // address to dial: IPv4 preferred, IPv6 link-local with its zone
+    std::string host;                   // what to show: the best address (IPv4 preferred), else the host name
+    std::string host_name;              // the SRV target, e.g. "wallbox.local" ("" if none)
+    std::vector<std::string> addresses; // best first: IPv4, global IPv6, IPv6 link-local with its zone
     std::uint16_t port = 0;
     std::string path;
     std::vector<int> categories;

@@ -15,6 +15,8 @@ ship::Role role_of(Direction direction) {
 std::string short_ski(const std::string& ski) {
     return ski.substr(0, 8);
 }
+// A peer waiting for our answer sends one or two messages (CMI, hello); more while paused is a flood.
+constexpr std::size_t max_queued_messages = 8;
 } // namespace
 
 PeerConnection::PeerConnection(net::Strand& strand, PeerConnectionOwner& owner,
@@ -106,9 +108,43 @@ void PeerConnection::on_open(net::Link&) {
 
 void PeerConnection::on_message(net::Link&, std::vector<std::uint8_t> message) {
     if (!started_ || ended_) return;
+    spoke_ = true;
+    if (paused_) {
+        if (queued_.size() >= max_queued_messages) {
+            link_->close(ship::close_code_ship, "too many messages while a double connection is decided");
+            return;
+        }
+        queued_.push_back(std::move(message));
+        return;
+    }
+    deliver(std::move(message));
+}
+
+void PeerConnection::deliver(std::vector<std::uint8_t> message) {
     receiving_bytes_ = message.size();
     sme_.receive(message, std::chrono::steady_clock::now());
     run_actions();
+}
+
+void PeerConnection::pause() {
+    if (ended_ || sme_.closed()) return;
+    paused_ = true;
+}
+
+void PeerConnection::resume() {
+    if (!paused_) return;
+    paused_ = false;
+    auto waiting = std::move(queued_);
+    queued_.clear();
+    for (std::size_t i = 0; i < waiting.size(); ++i) {
+        if (ended_ || sme_.closed()) return;
+        if (paused_) { // paused again by what the SME did: the rest waits once more
+            queued_.insert(queued_.begin(), std::make_move_iterator(waiting.begin() + static_cast<long>(i)),
+                           std::make_move_iterator(waiting.end()));
+            return;
+        }
+        deliver(std::move(waiting[i]));
+    }
 }
 
 void PeerConnection::on_closed(net::Link&, const net::CloseInfo& closed) {

@@ -72,6 +72,20 @@ public:
     // (what the WebSocket saw).
     std::string end_description(const std::string& fallback) const;
 
+    // A double connection is in doubt: the peer's messages wait unread (so neither side gets further on this
+    // link, and it cannot reach data exchange only to be dropped) until resume() or the close. Bounded like a
+    // held link's: more than a few messages end the link.
+    void pause();
+    void resume();
+    bool paused() const noexcept { return paused_; }
+    // Asks the peer for a sign of life (net::Link::probe): no PONG within `bound` ends the link.
+    void probe(std::chrono::milliseconds bound) { link_->probe(bound); }
+    void set_arrived(std::chrono::steady_clock::time_point when) noexcept { arrived_ = when; }
+    // The peer has sent SHIP messages on this link (delivered or waiting while paused).
+    bool peer_spoke() const noexcept { return spoke_; }
+    // When the link was upgraded: accepted (incoming) or opened (outgoing).
+    std::chrono::steady_clock::time_point arrived() const noexcept { return arrived_; }
+
     bool in_data_exchange() const override { return sme_.in_data_exchange(); }
     bool started() const noexcept { return started_; }
     const net::Link& link() const { return *link_; }
@@ -95,6 +109,7 @@ protected:
 private:
     void run_actions();
     void arm_deadline();
+    void deliver(std::vector<std::uint8_t> message);
 
     PeerConnectionOwner& owner_;
     std::shared_ptr<net::Link> link_;
@@ -105,10 +120,14 @@ private:
     std::optional<ship::TimePoint> armed_for_; // the deadline deadline_timer_ runs to, if it runs
     bool started_ = false;
     bool ended_ = false;
+    bool paused_ = false;
+    std::vector<std::vector<std::uint8_t>> queued_; // while paused
+    std::chrono::steady_clock::time_point arrived_ = std::chrono::steady_clock::now();
     PeerState state_ = PeerState::none;
     std::string error_;
     PeerStats stats_;
     std::size_t receiving_bytes_ = 0; // size of the message the SME is handling (counted if it is data)
+    bool spoke_ = false;              // any SHIP message arrived on this link (delivered or queued)
     std::string closed_by_us_;        // our reason, once we started the close
     std::string closed_by_peer_;      // what the peer asked for, once it did
 };

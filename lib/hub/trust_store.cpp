@@ -89,6 +89,13 @@ TrustedPeer parse_peer(const rapidjson::Value& entry, const std::string& where, 
         address.path = string_member(a, "path", at);
         peer.address = std::move(address);
     }
+    // Learned, not chosen: a value this version does not know (a newer shipd's) is left out, not corrupt.
+    if (entry.HasMember("doubleConnection")) {
+        const std::string rule = string_member(entry, "doubleConnection", where);
+        for (auto r :
+             {DoubleConnectionRule::spec, DoubleConnectionRule::legacy, DoubleConnectionRule::first_come})
+            if (rule == to_string(r)) peer.double_connection = r;
+    }
     return peer;
 }
 
@@ -223,6 +230,10 @@ void write_peer_fields(Writer& w, const TrustedPeer& peer) {
         w.Key("path");
         str(peer.address->path);
         w.EndObject();
+    }
+    if (peer.double_connection) {
+        w.Key("doubleConnection");
+        str(to_string(*peer.double_connection));
     }
 }
 
@@ -628,6 +639,14 @@ bool TrustStore::set_address(std::string_view ski, const PeerAddress& address) {
     return update_trusted(ski, [&](TrustedPeer& peer) {
         if (peer.address == address) return false;
         peer.address = address;
+        return true;
+    });
+}
+
+bool TrustStore::set_double_connection_rule(std::string_view ski, DoubleConnectionRule rule) {
+    return update_trusted(ski, [&](TrustedPeer& peer) {
+        if (peer.double_connection == rule) return false;
+        peer.double_connection = rule;
         return true;
     });
 }

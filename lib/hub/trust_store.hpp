@@ -1,6 +1,6 @@
-// The peers the user trusts (SKI, known SHIP ID, last known address) and the SKIs the user blocked, in memory
-// at once on every change and made durable off the owner's thread (journal + snapshot in the state dir,
-// 0600); a corrupt file is never emptied.
+// The peers the user trusts (SKI, known SHIP ID, last known address, learned double-connection rule) and the
+// SKIs the user blocked, in memory at once on every change and made durable off the owner's thread (journal +
+// snapshot in the state dir, 0600); a corrupt file is never emptied.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "hub/double_connection.hpp"
 #include "hub/peer_address.hpp"
 
 namespace ship::hub {
@@ -21,7 +22,10 @@ namespace ship::hub {
 struct TrustedPeer {
     std::string ski;     // canonical 40-hex form
     std::string ship_id; // empty until learned from the peer's accessMethods (or given at trust time)
-    std::optional<PeerAddress> address;
+    std::optional<PeerAddress> address; // where a dial last completed the handshake (tried first next time)
+    // How the peer settles a double connection, learned from what it did (hub/peer_rules.hpp); nullopt
+    // until it showed us.
+    std::optional<DoubleConnectionRule> double_connection;
 
     bool operator==(const TrustedPeer&) const = default;
 };
@@ -88,6 +92,7 @@ public:
     bool untrust(std::string_view ski);
     bool set_ship_id(std::string_view ski, std::string_view ship_id);
     bool set_address(std::string_view ski, const PeerAddress& address);
+    bool set_double_connection_rule(std::string_view ski, DoubleConnectionRule rule);
 
     // Blocked SKIs (trusted or not; blocking keeps trust, untrusting keeps the block). Persisted like trust:
     // a "blocked" flag on the peer's record, an op "block" record for an untrusted one.

@@ -105,9 +105,10 @@ struct PeerVerdict {
     std::string ski;
     std::string fingerprint; // SHA-256 of the leaf's DER, upper-case hex (the Pairing Service's identity)
     std::string reason;
-    bool quiet = false;     // refused by the owner (ServerConfig::refuse_in_tls), which logs it itself
-    bool reported = false;  // a server handshake failure was reported to the owner
-    std::string peer_alert; // client: the fatal TLS alert the server sent us, if any
+    bool quiet = false;          // refused by the owner (ServerConfig::refuse_in_tls), which logs it itself
+    bool reported = false;       // a server handshake failure was reported to the owner
+    bool handshake_done = false; // server: the TLS handshake completed; later alerts are no handshake failure
+    std::string peer_alert;      // client: the fatal TLS alert the server sent us, if any
 };
 
 // A server or a client: one lws vhost and the Links on it.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -99,6 +100,37 @@ void Link::close(std::uint16_t code, std::string_view reason) {
     // Bound: a peer that stops reading would otherwise keep our close frame (and the socket) forever.
     const auto bound = endpoint_ ? endpoint_->settings.close_bound : std::chrono::seconds(5);
     lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, static_cast<int>(std::max<long long>(1, bound.count())));
+}
+
+void Link::abort(std::string_view reason) {
+    SHIP_NET_ASSERT_ON_STRAND(*core_);
+    if (state_ == State::closed) return;
+    CloseInfo info{close_no_close_frame, cut_reason(reason), CloseInfo::By::local,
+                   state_ != State::connecting};
+    if (state_ == State::connecting || !wsi_) {
+        detail::LinkOps::end_now(*this, std::move(info));
+        return;
+    }
+    close_info_ = std::move(info);
+    have_close_info_ = true;
+    close_requested_ = true;
+    aborting_ = true;
+    state_ = State::closing;
+    send_queue_.clear();
+    // Still attached: lws reports CLOSED for it and wsi_gone delivers the reason set here. From inside one
+    // of its own callbacks the close happens when that callback returns -1 (as OpenEEBUS refuses a link).
+    detail::LinkOps::close_wsi(wsi_);
+}
+
+void Link::probe(std::chrono::milliseconds bound) {
+    SHIP_NET_ASSERT_ON_STRAND(*core_);
+    if (state_ != State::open || !wsi_ || probing_) return;
+    probing_ = true;
+    detail::LinkOps::send_ping(*this);
+    timer_.start(std::chrono::duration_cast<std::chrono::microseconds>(bound), [this, bound] {
+        probing_ = false;
+        detail::LinkOps::hang_up(*this, "no pong within " + std::to_string(bound.count()) + " ms of a probe");
+    });
 }
 
 namespace detail {
@@ -216,7 +248,7 @@ int LinkOps::established(Link& link, lws* wsi) {
     link.core_->keep_alive->watch(link);
     spdlog::debug("WebSocket {} {} open (SKI {})", link.id_, link.remote_, link.peer_ski_);
     if (link.handler_ && link.core_->owner_calls_allowed()) link.handler_->on_open(link);
-    return 0;
+    return link.aborting_ ? -1 : 0;
 }
 
 int LinkOps::receive(Link& link, lws* wsi, const void* in, std::size_t len) {
@@ -253,7 +285,7 @@ int LinkOps::receive(Link& link, lws* wsi, const void* in, std::size_t len) {
     auto keep = link.shared_from_this();
     if (link.handler_ && link.core_->owner_calls_allowed())
         link.handler_->on_message(link, std::move(message));
-    return 0;
+    return link.aborting_ ? -1 : 0;
 }
 
 int LinkOps::writeable(Link& link, lws* wsi) {
@@ -316,6 +348,7 @@ void LinkOps::peer_close(Link& link, const void* in, std::size_t len) {
 
 void LinkOps::pong(Link& link) {
     link.last_valid_ = std::chrono::steady_clock::now();
+    if (std::exchange(link.probing_, false)) link.timer_.cancel();
 }
 
 const PingPolicy& LinkOps::ping_policy(const Link& link) {

@@ -109,6 +109,14 @@ public:
     // follows (by == local), asynchronously.
     void close(std::uint16_t code, std::string_view reason);
 
+    // Ends the Link without a close frame (TCP/TLS close only), the way OpenEEBUS refuses a link and ship-go
+    // drops a loser; for peers scripted after those stacks. on_closed follows (by == local, code 1006).
+    void abort(std::string_view reason);
+
+    // Asks the peer for a sign of life now: a PING, and no PONG within `bound` ends the Link as a ping
+    // timeout does (by == transport, no close frame). For a link that may be dead while a newer one waits.
+    void probe(std::chrono::milliseconds bound);
+
     // The handler may be replaced (e.g. by a session adapter taking over); null silences the Link.
     void set_handler(LinkHandler* handler) { handler_ = handler; }
 
@@ -152,7 +160,9 @@ private:
 
     std::chrono::steady_clock::time_point last_valid_{}; // opened, or the last PONG
     bool ping_requested_ = false;                        // the next writable callback sends a PING
-    Timer timer_;                                        // connect timeout
+    bool probing_ = false;                               // a probe's PONG is awaited
+    bool aborting_ = false;                              // abort(): the wsi's callback answers -1
+    Timer timer_;                                        // connect timeout, then a probe's bound
     Timer deliver_; // deferred on_closed for closes that happen without an lws callback
 };
 

@@ -84,16 +84,29 @@ void client_info_callback(const SSL* ssl, int where, int ret) {
 }
 
 void server_info_callback(const SSL* ssl, int where, int ret) {
-    // A fatal alert we write while the handshake is still running is the server refusing the peer.
+    auto* s = const_cast<SSL*>(ssl);
+    if (where & SSL_CB_HANDSHAKE_DONE) {
+        auto* done = verdict_of(s);
+        if (!done) {
+            done = new PeerVerdict{};
+            SSL_set_ex_data(s, verdict_index(), done);
+        }
+        done->handshake_done = true;
+        return;
+    }
+    // A fatal alert we write while the handshake is still running is the server refusing the peer. Not
+    // SSL_in_init alone: OpenSSL 3 sets it again for any fatal error, also on a link long established.
     if (!(where & SSL_CB_ALERT) || !(where & SSL_CB_WRITE) || !SSL_in_init(ssl)) return;
     if ((ret >> 8) != SSL3_AL_FATAL) return;
-    auto* s = const_cast<SSL*>(ssl);
     auto* verdict = verdict_of(s);
     if (!verdict) {
         verdict = new PeerVerdict{};
         SSL_set_ex_data(s, verdict_index(), verdict);
     }
-    if (verdict->reported) return;
+    if (verdict->reported || verdict->handshake_done) return;
+    // The peer went away (a bare TCP FIN) during the handshake: OpenSSL 3 raises "decode error" for the
+    // unexpected EOF. A lost connection (a dial the peer gave up, say), not a refusal.
+    if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) return;
     verdict->reported = true;
     if (verdict->quiet) return; // the owner refused it and keeps its own account (one line per burst)
     std::string reason = verdict->reason;
@@ -119,6 +132,10 @@ void apply_ship_tls_policy(SSL_CTX* ctx, bool tls12_only) {
     // lws pins the server to P-256 alone (SSL_CTX_set_tmp_ecdh); SHIP peers also need X25519.
     require(SSL_CTX_set1_groups_list(ctx, tls_groups), "TLS groups");
     // No resumption: a resumed session would skip the peer-certificate check.
+    // A peer's bare TCP FIN stays an error to OpenSSL 3 (a fatal "decode error", unexpected EOF), not a clean
+    // close (SSL_OP_IGNORE_UNEXPECTED_EOF): libwebsockets 4.1.6 then kills the socket at once, where after a
+    // clean close it would first wait up to 5 s to flush anything still queued to a peer that is gone. The
+    // server's info callback below tells that alert from a refusal.
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     require(SSL_CTX_set_num_tickets(ctx, 0), "TLS 1.3 tickets off");

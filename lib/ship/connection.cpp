@@ -627,6 +627,13 @@ struct Connection::Impl {
             return notice("connectionClose confirm ignored: we announced no close");
         }
         send(msg::encode(msg::ConnectionClose{msg::ClosePhase::confirm, std::nullopt, std::nullopt}));
+        // Both sides announced at once: ours is still owed its confirm (SHIP 13.4.7: the WebSocket closes
+        // on the confirm or after maxTime), and the peer, having ours, sends it. Closing now would put our
+        // 4001 on the wire in the same instant as our announce.
+        if (state == State::close_wait_confirm)
+            return notice(
+                "connectionClose announce from the peer while ours waits for its confirm: confirmed "
+                "theirs, still waiting for ours");
         const std::string reason = "connection closed by the peer" +
                                    (c.reason ? " (" + truncate_utf8(*c.reason, 64) + ")" : std::string());
         if (state != State::data_exchange && state != State::close_wait_confirm)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "tls/identity.hpp"
 
@@ -31,5 +32,12 @@ BadIdentity make_bad_identity(BadCertificate kind, const Subject& subject = {"ba
 
 // For test names and logs: "rsa_key", "ec_p384_key", ...
 const char* to_string(BadCertificate kind);
+
+// A good SHIP identity whose certificate encodes every ASN.1 BOOLEAN TRUE (basicConstraints cA and the
+// critical flags of basicConstraints and keyUsage) as 0x01 instead of DER's 0xFF, re-signed over those bytes:
+// the certificates Elli / VW wallboxes send. Go's X.509 parser refuses them; OpenSSL takes them.
+Identity make_identity_with_boolean_true_as_01(const Subject& subject = {"wallbox-0x01", {}, {}, {}});
+// The DER bytes of a PEM certificate, exactly as they travel.
+std::vector<unsigned char> certificate_der(const std::string& certificate_pem);
 
 } // namespace ship::tls::testing

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -80,6 +81,12 @@ void setup_logging() {
 std::vector<std::string> logged(const std::string& needle) {
     setup_logging();
     return capture_sink->lines(needle);
+}
+
+int time_scale() {
+    const char* env = std::getenv("SHIPD_TEST_TIME_SCALE");
+    const int scale = env ? std::atoi(env) : 1;
+    return scale > 1 ? scale : 1;
 }
 
 [[noreturn]] void watchdog_abort(const std::string& what) {
@@ -278,7 +285,7 @@ Node::Node(std::string name, tls::Identity identity, NodeOptions options)
     config.private_key_pem = identity_.private_key_pem;
     config.local_ski = identity_.ski;
     config.qr_code = "SHIP;SKI:" + identity_.ski + ";ID:" + config.ship_id + ";ENDSHIP;";
-    config.listen_address = "127.0.0.1";
+    config.listen_address = options.listen_address;
     config.port = 0;
     config.auto_accept = options.auto_accept;
     config.wait_for_trust = options.wait_for_trust;
@@ -289,6 +296,8 @@ Node::Node(std::string name, tls::Identity identity, NodeOptions options)
     config.connect_timeout = options.connect_timeout;
     config.ship_timers = options.ship_timers;
     config.passive_wait = options.passive_wait;
+    config.verdict_wait = options.verdict_wait;
+    config.probe_bound = options.probe_bound;
     config.random_seed = options.seed;
 
     // Built on this thread before run(): the thread that made the Strand counts as the strand until then.
@@ -310,8 +319,20 @@ Node::Node(std::string name, tls::Identity identity, NodeOptions options)
 
 Node::~Node() {
     stop();
+    timers_.clear();
     hub_.reset(); // parked strand: this thread may drop what lived on it (Strand contract 5)
     strand_.reset();
+}
+
+void Node::at(Clock::time_point when, std::function<void(Hub&)> fn) {
+    if (!strand_->post([this, when, fn = std::move(fn)]() mutable {
+            auto timer = std::make_unique<net::Timer>(*strand_);
+            const auto delay = std::max(Clock::duration::zero(), when - Clock::now());
+            timer->start(std::chrono::duration_cast<std::chrono::microseconds>(delay),
+                         [this, fn = std::move(fn)] { fn(*hub_); });
+            timers_.push_back(std::move(timer));
+        }))
+        throw std::runtime_error(name_ + ": strand is stopping");
 }
 
 void Node::trust_and_connect(const Node& other) {
@@ -398,8 +419,9 @@ public:
     Peer(PeerPool& pool, std::size_t index, Mode mode, const std::string& ship_id)
         : pool_(pool)
         , index_(index)
-        , mode_(mode) {
-        if (mode_ == Mode::ship) {
+        , mode_(mode)
+        , confirm_timer_(*pool.strand_) {
+        if (mode_ != Mode::silent) {
             ship::ConnectionConfig config;
             config.own_ship_id = ship_id;
             config.peer_trusted = true;
@@ -418,12 +440,28 @@ public:
 
     void on_message(net::Link&, std::vector<std::uint8_t> message) override {
         const auto parsed = ship::parse_frame(message);
+        bool announce = false;
         if (const auto* frame = std::get_if<ship::Frame>(&parsed)) {
             const auto decoded = ship::msg::decode(*frame);
             if (const auto* m = std::get_if<ship::msg::Message>(&decoded))
                 if (const auto* close = std::get_if<ship::msg::ConnectionClose>(m);
                     close && close->phase == ship::msg::ClosePhase::announce)
-                    update([](Outcome& o) { ++o.close_announces; });
+                    announce = true;
+        }
+        if (announce) {
+            update([](Outcome& o) {
+                ++o.close_announces;
+                if (!o.announce_at) o.announce_at = Clock::now();
+            });
+            if (mode_ == Mode::ship_no_confirm) return;
+            if (mode_ == Mode::ship_late_confirm) {
+                confirm_timer_.start(late_confirm, [this, message = std::move(message)] {
+                    if (!sme_) return;
+                    sme_->receive(message, Clock::now());
+                    run_actions();
+                });
+                return;
+            }
         }
         if (sme_) {
             sme_->receive(message, Clock::now());
@@ -432,7 +470,11 @@ public:
     }
 
     void on_closed(net::Link&, const net::CloseInfo& info) override {
-        update([&](Outcome& o) { o.closed = info; });
+        confirm_timer_.cancel();
+        update([&](Outcome& o) {
+            o.closed = info;
+            o.closed_at = Clock::now();
+        });
     }
 
     bool send_data(const std::string& json) {
@@ -469,6 +511,7 @@ private:
     PeerPool& pool_;
     std::size_t index_;
     Mode mode_;
+    net::Timer confirm_timer_;
     std::optional<ship::Connection> sme_;
 };
 
@@ -563,11 +606,13 @@ bool PeerPool::wait(const std::function<bool(const std::vector<Outcome>&)>& pred
 
 // ------------------------------------------------------------------------------------------ tarpit
 
-Tarpit::Tarpit() {
+Tarpit::Tarpit(std::uint16_t port, const std::string& where) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port);
+    if (::inet_pton(AF_INET, where.c_str(), &address.sin_addr) != 1)
+        throw std::runtime_error("tarpit: " + where + " is no IPv4 address");
     if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
         ::listen(listen_fd_, 64) != 0 || ::pipe2(wake_, O_CLOEXEC) != 0)
         throw std::runtime_error("tarpit listener failed");
@@ -589,6 +634,7 @@ Tarpit::Tarpit() {
                 std::erase(fds_, fds[i].fd);
                 std::lock_guard lock(mutex_);
                 ++hung_up_;
+                last_hung_up_at_ = Clock::now();
                 changed_.notify_all();
             }
             if (!fds[0].revents) continue;
@@ -625,6 +671,11 @@ bool Tarpit::wait_accepted(int n, std::chrono::milliseconds timeout) {
 int Tarpit::hung_up() const {
     std::lock_guard lock(mutex_);
     return hung_up_;
+}
+
+std::optional<Clock::time_point> Tarpit::last_hung_up_at() const {
+    std::lock_guard lock(mutex_);
+    return last_hung_up_at_;
 }
 
 bool Tarpit::wait_hung_up(int n, std::chrono::milliseconds timeout) {
@@ -680,8 +731,21 @@ Relay::Relay(std::uint16_t target_port)
     thread_ = std::thread([this] { serve(); });
 }
 
+void Relay::hold() {
+    std::lock_guard lock(mutex_);
+    held_ = true;
+}
+
+void Relay::release() {
+    {
+        std::lock_guard lock(mutex_);
+        held_ = false;
+    }
+    (void)!::write(wake_[1], "r", 1);
+}
+
 Relay::~Relay() {
-    (void)!::write(wake_[1], "x", 1);
+    (void)!::write(wake_[1], "q", 1);
     thread_.join();
     ::close(listen_fd_);
     ::close(wake_[0]);
@@ -706,7 +770,10 @@ void Relay::serve() {
             for (int side = 0; side < 2; ++side)
                 fds.push_back({p.eof[side] ? -1 : p.fd[side], POLLIN, 0});
         if (::poll(fds.data(), fds.size(), -1) < 0) continue;
-        if (fds[0].revents) break;
+        if (fds[0].revents) {
+            char command = 0;
+            if (::read(wake_[0], &command, 1) != 1 || command == 'q') break;
+        }
         for (std::size_t i = 0; i < pairs.size(); ++i) {
             Pair& p = pairs[i];
             for (int side = 0; side < 2 && p.fd[0] >= 0; ++side) {
@@ -726,17 +793,35 @@ void Relay::serve() {
         if (fds[1].revents) {
             const int in = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
             if (in >= 0) {
-                const int out = connect_loopback(target_);
-                if (out < 0) {
-                    ::close(in);
-                } else {
-                    pairs.push_back(Pair{{in, out}});
-                    std::lock_guard lock(mutex_);
-                    ++connections_;
-                }
+                std::lock_guard lock(mutex_);
+                ++connections_;
+                parked_.push_back(in);
             }
         }
+        bool forward = false;
+        {
+            std::lock_guard lock(mutex_);
+            forward = !held_;
+        }
+        // A held relay keeps new connections at TCP: the dial through it is in flight until release().
+        while (forward && !parked_.empty()) {
+            const int in = parked_.front();
+            parked_.erase(parked_.begin());
+            const int out = connect_loopback(target_);
+            if (out < 0) {
+                ::close(in);
+                continue;
+            }
+            // As transparent as a relay can be: without this, Nagle and delayed ACKs hold the small
+            // handshake records for 40 ms at each hop.
+            const int one = 1;
+            ::setsockopt(in, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            ::setsockopt(out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            pairs.push_back(Pair{{in, out}});
+        }
     }
+    for (int fd : parked_)
+        ::close(fd);
     for (auto& p : pairs)
         drop(p);
 }

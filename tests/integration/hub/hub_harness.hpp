@@ -22,6 +22,7 @@
 #include "net/client.hpp"
 #include "net/link.hpp"
 #include "net/strand.hpp"
+#include "net/timer.hpp"
 #include "ship/connection.hpp"
 #include "tls/identity.hpp"
 
@@ -32,6 +33,10 @@ using Clock = std::chrono::steady_clock;
 
 // Every wait in these tests has a deadline; this one is generous enough for TSan on a busy 2-core machine.
 inline constexpr std::chrono::milliseconds deadline = 20s;
+
+// SHIPD_TEST_TIME_SCALE (tests/run.sh sets it for the sanitizer builds), at least 1: bounds a test asserts
+// on, and the hub's verdict wait in these tests, are multiplied by it.
+int time_scale();
 
 // A wait that must never block forever (a strand call, run() returning) did: report and abort, since the
 // test cannot unwind past a stuck strand thread.
@@ -74,6 +79,7 @@ struct Event {
     std::string ski;
     std::string text; // reason, error, SHIP ID or JSON
     PeerState state = PeerState::none;
+    Clock::time_point at = Clock::now(); // when the hub reported it
 };
 
 // Records every HubEvents call and checks the contract while it happens: each call comes from the strand,
@@ -130,11 +136,14 @@ struct NodeOptions {
     DoubleConnectionRule rule = DoubleConnectionRule::spec;
     std::uint64_t seed = 1;
     std::chrono::milliseconds passive_wait = hub::passive_wait;
+    std::chrono::milliseconds verdict_wait = ContestTimes{}.verdict_wait * time_scale();
+    std::chrono::milliseconds probe_bound{2000};
     unsigned max_connections = 32;
     unsigned max_handshakes = 8;
     bool auto_accept = false;
     bool wait_for_trust = true;
     std::chrono::milliseconds connect_timeout{5000};
+    std::string listen_address = "127.0.0.1"; // "" = every address (IPv4 and IPv6)
     ship::Timers ship_timers{};
     net::LinkSettings link{};
     std::chrono::milliseconds shutdown_bound{15000};
@@ -156,6 +165,7 @@ public:
     std::uint16_t port() const { return port_; }
     EventLog& log() { return *log_; }
     net::Strand& strand() { return *strand_; }
+    const std::filesystem::path& state_dir() const { return state_.path(); }
 
     // Queues fn(hub) on the strand; the future has its result.
     template <typename F>
@@ -177,6 +187,9 @@ public:
             watchdog_abort(name_ + ": the strand did not run a call within the deadline");
         return result.get();
     }
+
+    // Runs fn(hub) on the strand at `when`, from a strand timer: a start as precise as the loop's.
+    void at(Clock::time_point when, std::function<void(Hub&)> fn);
 
     // Trust `other` and tell where it listens (HubApi::trust + connect); REQUIREs success.
     void trust_and_connect(const Node& other);
@@ -213,6 +226,7 @@ private:
     std::unique_ptr<net::Strand> strand_;
     std::unique_ptr<EventLog> log_;
     std::unique_ptr<Hub> hub_;
+    std::vector<std::unique_ptr<net::Timer>> timers_; // at(); strand only
     std::uint16_t port_ = 0;
     std::thread thread_;
     std::promise<void> returned_;
@@ -239,13 +253,16 @@ bool same_link(Node& a, Node& b, const std::string& marker);
 // connectionClose announce. Every link's fate is recorded; queries are thread-safe.
 class PeerPool {
 public:
-    enum class Mode { silent, ship };
+    // ship_late_confirm answers a connectionClose announce only after late_confirm; ship_no_confirm never.
+    enum class Mode { silent, ship, ship_late_confirm, ship_no_confirm };
+    static constexpr std::chrono::milliseconds late_confirm{200};
     struct Outcome {
         bool opened = false;
         bool data_exchange = false;
         std::optional<net::CloseInfo> closed;
-        int close_announces = 0;       // connectionClose announce messages received
-        std::vector<std::string> data; // plain JSON of data messages received
+        int close_announces = 0;                                 // connectionClose announce messages received
+        std::vector<std::string> data;                           // plain JSON of data messages received
+        std::optional<Clock::time_point> announce_at, closed_at; // first announce, the link's end
     };
 
     PeerPool();
@@ -287,7 +304,8 @@ private:
 // the connections the dialler gave up (EOF seen).
 class Tarpit {
 public:
-    Tarpit();
+    // On a free port of 127.0.0.1, or on `port` of `address` (IPv4).
+    explicit Tarpit(std::uint16_t port = 0, const std::string& address = "127.0.0.1");
     ~Tarpit();
     Tarpit(const Tarpit&) = delete;
     Tarpit& operator=(const Tarpit&) = delete;
@@ -296,6 +314,7 @@ public:
     bool wait_accepted(int n, std::chrono::milliseconds timeout = deadline);
     int hung_up() const;
     bool wait_hung_up(int n, std::chrono::milliseconds timeout = deadline);
+    std::optional<Clock::time_point> last_hung_up_at() const;
 
 private:
     int listen_fd_ = -1;
@@ -305,6 +324,7 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable changed_;
     int accepted_ = 0, hung_up_ = 0;
+    std::optional<Clock::time_point> last_hung_up_at_;
     std::vector<int> fds_; // tarpit thread only
 };
 
@@ -318,6 +338,10 @@ public:
     Relay& operator=(const Relay&) = delete;
     std::uint16_t port() const { return port_; }
     int connections() const;
+    // While held, connections are accepted but not passed on: a dial through the relay stays in flight (at
+    // TCP) until release().
+    void hold();
+    void release();
 
 private:
     struct Pair {
@@ -333,6 +357,8 @@ private:
     std::thread thread_;
     mutable std::mutex mutex_;
     int connections_ = 0;
+    bool held_ = false;
+    std::vector<int> parked_; // relay thread only
 };
 
 std::string to_string(const std::vector<std::string>& lines);

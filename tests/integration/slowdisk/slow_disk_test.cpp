@@ -70,7 +70,9 @@ public:
     }
     // The next report starting with `prefix` (every report is kept in seen()); nullopt at the deadline or
     // when shipd is gone.
-    std::optional<std::string> next(const std::string& prefix, std::chrono::milliseconds timeout) {
+    // The next report starting with `prefix` and mentioning `about` (a file name part), skipping others.
+    std::optional<std::string> next(const std::string& prefix, std::chrono::milliseconds timeout,
+                                    const std::string& about = {}) {
         const auto until = Clock::now() + timeout;
         for (;;) {
             for (auto newline = buffer_.find('\n'); newline != std::string::npos;
@@ -78,7 +80,7 @@ public:
                 std::string line = buffer_.substr(0, newline);
                 buffer_.erase(0, newline + 1);
                 seen_.push_back(line);
-                if (line.rfind(prefix, 0) == 0) return line;
+                if (line.rfind(prefix, 0) == 0 && line.find(about) != std::string::npos) return line;
             }
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
             pollfd p{fds_[0], POLLIN, 0};
@@ -197,7 +199,8 @@ TEST_CASE("a slow disk does not stall the loop: peer B completes SHIP while peer
 
     // A completes its handshake; shipd auto-accepts it and starts writing that down.
     Bystander a(port, daemon_ski);
-    const auto begin = reports.next("begin ", scaled(20s));
+    // A's trust write (a first start also writes the pairing secret, on the same writer, slowed the same).
+    const auto begin = reports.next("begin ", scaled(20s), "/trust.");
     REQUIRE(begin);
     const auto write_began = Clock::now();
     std::cout << "[slowdisk] A's trust write began: " << *begin << "\n";

@@ -50,6 +50,12 @@ TEST_CASE("double connection rule: spec and legacy against both initiator orders
         {R::legacy, false, out, out, false, Decision::keep_existing},
         // legacy never waits
         {R::legacy, false, in, out, true, Decision::keep_existing},
+        // first-come (OpenEEBUS, learned only): the peer keeps its own dial over ours, else what it had
+        {R::first_come, true, out, in, false, Decision::keep_new},
+        {R::first_come, false, out, in, false, Decision::keep_new},
+        {R::first_come, true, in, out, false, Decision::keep_existing},
+        {R::first_come, false, in, out, true, Decision::keep_existing},
+        {R::first_come, true, in, in, false, Decision::keep_existing},
     };
     for (const Row& row : table) {
         const auto& local = row.local_is_larger ? large_ski : small_ski;
@@ -104,6 +110,11 @@ TEST_CASE("double connection rule: our in-flight dial yields to an incoming link
     CHECK_FALSE(own_dial_yields(small_ski, large_ski, DoubleConnectionRule::spec));
     CHECK_FALSE(own_dial_yields(large_ski, small_ski, DoubleConnectionRule::legacy));
     CHECK(own_dial_yields(small_ski, large_ski, DoubleConnectionRule::legacy));
+    // The smaller SKI gives its dial up too once the passive wait is over (the most recent wins).
+    CHECK(own_dial_yields(small_ski, large_ski, DoubleConnectionRule::spec, true));
+    // First come: the peer keeps its own dial, so ours always yields.
+    CHECK(own_dial_yields(large_ski, small_ski, DoubleConnectionRule::first_come));
+    CHECK(own_dial_yields(small_ski, large_ski, DoubleConnectionRule::first_come));
     for (auto rule : {DoubleConnectionRule::spec, DoubleConnectionRule::legacy})
         CHECK_FALSE(own_dial_yields(large_ski, large_ski, rule));
 }

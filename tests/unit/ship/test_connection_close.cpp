@@ -57,15 +57,40 @@ TEST_CASE("TERM: the peer's announce is confirmed and the link closed", "[connec
     CHECK(h.last_state() == PeerState::completed); // a normal end is no error
 }
 
-TEST_CASE("TERM: both sides announce at once: confirm theirs and close", "[connection][term]") {
+// SHIP 13.4.7: whoever announced waits for the confirm (or maxTime) before the WebSocket close, also when
+// the peer announced at the same moment (two nodes dropping the same link). Closing on their announce put
+// our announce and our 4001 on the wire in the same instant.
+TEST_CASE("TERM: both sides announce at once: confirm theirs, close on the confirm of ours",
+          "[connection][term]") {
     Harness h;
     to_data(h, Role::client);
     h.conn.close("bye", h.now);
     h.pump();
     h.take_sent();
+    h.advance(100ms);
     h.receive(vec("close-announce"));
     CHECK(h.take_sent() == Sent{vec("close-confirm")});
-    require_closed(h, 4001, "connection closed by the peer (unspecific)");
+    require_open(h);
+    CHECK(h.deadline_in() == 400ms); // still our maxTime, from our announce
+    h.advance(50ms);
+    require_open(h);
+    h.receive(vec("close-confirm"));
+    require_closed(h, 4001, "bye");
+}
+
+TEST_CASE("TERM: both sides announce at once and ours is never confirmed: closed at maxTime",
+          "[connection][term]") {
+    Harness h;
+    to_data(h, Role::server);
+    h.conn.close("bye", h.now);
+    h.pump();
+    h.take_sent();
+    h.receive(vec("close-announce"));
+    CHECK(h.take_sent() == Sent{vec("close-confirm")});
+    h.advance(499ms);
+    require_open(h);
+    h.advance(1ms);
+    require_closed(h, 4001, "bye");
 }
 
 TEST_CASE("TERM: a confirm we did not ask for is ignored", "[connection][term]") {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <fstream>
 #include <openssl/core_names.h>
+#include <openssl/x509v3.h>
 #include <vector>
 
 using namespace ship::tls;
@@ -63,6 +64,42 @@ TEST_CASE("the SKI agrees with the openssl command line tool", "[tls][peer_check
     CHECK(ship::normalize_ski(without_colons_and_space(*printed)) == std::optional<std::string>(id.ski));
 
     // Independently of the extension: SHA-1 over the last 65 bytes of the SubjectPublicKeyInfo (04‖X‖Y).
+    const auto hashed =
+        tls_test::run_shell("openssl x509 -in '" + file.string() +
+                            "' -noout -pubkey | openssl pkey -pubin -outform DER | tail -c 65 | "
+                            "openssl dgst -sha1 -r | cut -d' ' -f1");
+    REQUIRE(hashed);
+    CHECK(without_colons_and_space(*hashed) == id.ski);
+}
+
+// Elli / VW wallboxes encode BOOLEAN TRUE as 0x01 (DER says 0xFF); Go's parser refuses such certificates
+// (ship-go needs a patched toolchain). OpenSSL parses them and keeps the bytes as sent, so the signature
+// still verifies; the SKI comes from the key as always, and agrees with the openssl tool.
+TEST_CASE("a certificate with BOOLEAN TRUE as 0x01 (Elli/VW wallboxes) passes with its SKI",
+          "[tls][peer_check]") {
+    const Identity id = testing::make_identity_with_boolean_true_as_01();
+    const auto der = testing::certificate_der(id.certificate_pem);
+    const std::vector<unsigned char> ca_true_01{0x30, 0x03, 0x01, 0x01, 0x01};
+    const std::vector<unsigned char> ca_true_ff{0x30, 0x03, 0x01, 0x01, 0xff};
+    CHECK(std::search(der.begin(), der.end(), ca_true_01.begin(), ca_true_01.end()) != der.end());
+    CHECK(std::search(der.begin(), der.end(), ca_true_ff.begin(), ca_true_ff.end()) == der.end());
+
+    const auto cert = parse(id.certificate_pem);
+    const PeerCheck check = check_peer_certificate(cert.get());
+    CHECK(check.ok);
+    CHECK(check.reason.empty());
+    CHECK(check.ski == id.ski);
+    CHECK(computed_ski(cert.get()) == std::optional<std::string>(id.ski));
+    // Signed over the bytes as sent, and still a CA with its critical flags set.
+    CHECK(X509_verify(cert.get(), X509_get0_pubkey(cert.get())) == 1);
+    CHECK((X509_get_extension_flags(cert.get()) & EXFLAG_CA) != 0);
+    const int bc = X509_get_ext_by_NID(cert.get(), NID_basic_constraints, -1);
+    REQUIRE(bc >= 0);
+    CHECK(X509_EXTENSION_get_critical(X509_get_ext(cert.get(), bc)) == 1);
+    if (!tls_test::have_openssl_cli()) return;
+    tls_test::TempDir dir;
+    const auto file = dir.path / "cert.pem";
+    std::ofstream(file) << id.certificate_pem;
     const auto hashed =
         tls_test::run_shell("openssl x509 -in '" + file.string() +
                             "' -noout -pubkey | openssl pkey -pubin -outform DER | tail -c 65 | "
