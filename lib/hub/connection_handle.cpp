@@ -20,6 +20,15 @@ bool ConnectionHandle::close(std::uint16_t code, std::string_view reason) {
     return true;
 }
 
+void ConnectionHandle::do_leave(std::string_view reason, bool closing) {
+    if (!closing) do_close(ship::close_code_ship, reason);
+}
+
+bool ConnectionHandle::leave(std::string_view reason) {
+    do_leave(reason, !begin_close());
+    return true;
+}
+
 bool close_as_double_connection(ConnectionHandle& connection) {
     return connection.close(ship::close_code_ship, double_connection_reason);
 }

@@ -36,12 +36,17 @@ public:
     // Starts the close if nobody has yet: in data exchange SHIP connectionClose (announce), before it the
     // WebSocket close with `code` and `reason`. Returns whether this call started it.
     bool close(std::uint16_t code, std::string_view reason);
+    // The daemon stops: as close(), but nothing waits for the peer's answer (ship::Connection::leave).
+    // Unlike close(), it also cuts short a close already under way. Returns whether it did anything.
+    bool leave(std::string_view reason);
 
     virtual bool in_data_exchange() const = 0;
 
 protected:
     // Runs at most once per connection, from close().
     virtual void do_close(std::uint16_t code, std::string_view reason) = 0;
+    // From leave(); `closing` says a close had already started. By default an ordinary close.
+    virtual void do_leave(std::string_view reason, bool closing);
 
 private:
     std::string ski_;

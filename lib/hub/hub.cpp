@@ -333,6 +333,7 @@ std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& lin
         return nullptr;
     }
     connections_[link->id()] = built;
+    handshaking_ids_.insert(link->id());
     pairing_registered(*built);
     spdlog::info("SHIP {} {} from {} registered{}", short_ski(ski), to_string(direction),
                  link->remote_address(), result.evicted ? " (replaces the previous connection)" : "");
@@ -763,6 +764,7 @@ void Hub::on_ship_id(PeerConnection& connection, const std::string& ship_id) {
 
 void Hub::on_completed(PeerConnection& connection) {
     const auto& ski = connection.ski();
+    handshaking_ids_.erase(connection.id());
     if (!registry_.confirm_connected(ski, connection)) return;
     scheduler_.handshake_completed(ski);
     bool stored = false;
@@ -795,11 +797,13 @@ void Hub::on_data(PeerConnection& connection, const std::string& json) {
 
 void Hub::on_ended(PeerConnection& connection, const net::CloseInfo& info) {
     auto keep = connections_.extract(connection.id()); // `connection` lives until this function returns
+    handshaking_ids_.erase(connection.id());
     const std::string ski = connection.ski();
     const std::string how = connection.end_description(describe(info));
     pairing_ended(connection, info);
-    spdlog::info("SHIP {} {} ended in {}: {}", short_ski(ski), to_string(connection.direction()),
-                 connection.ship_state(), how);
+    // At stop, one line per peer would be thousands; "stopping: closing N connection(s)" says it once.
+    spdlog::log(stopping_ ? spdlog::level::debug : spdlog::level::info, "SHIP {} {} ended in {}: {}",
+                short_ski(ski), to_string(connection.direction()), connection.ship_state(), how);
     const auto removal = registry_.remove_if_matches(ski, connection);
     if (removal.owned) {
         auto& rec = record(ski);
@@ -1161,8 +1165,14 @@ void Hub::shutdown() {
     for (auto& released : registry_.take_all()) {
         if (released.was_connected && events_)
             events_->peer_disconnected(released.connection->ski(), "shutting down");
-        released.connection->close(ship::close_code_ship, "shutting down");
+        released.connection->leave("shutting down");
     }
+    // Connections that were no longer registered (closing, or never the owner) stop waiting for answers too.
+    std::vector<std::shared_ptr<PeerConnection>> rest;
+    for (const auto& [id, c] : connections_)
+        rest.push_back(c);
+    for (const auto& c : rest)
+        c->leave("shutting down");
     maybe_finish();
 }
 

@@ -17,9 +17,9 @@
 #include "hub/connect_requests.hpp"
 #include "hub/dial_scheduler.hpp"
 #include "hub/hub_api.hpp"
+#include "hub/name_resolver.hpp"
 #include "hub/pairing.hpp"
 #include "hub/pairing_api.hpp"
-#include "hub/name_resolver.hpp"
 #include "hub/peer_connection.hpp"
 #include "hub/peer_rules.hpp"
 #include "hub/registry.hpp"
@@ -163,7 +163,6 @@ private:
     void report_failure(const std::string& ski, const std::string& text, bool is_timeout,
                         const std::optional<PeerAddress>& dialled);
 
-
     // Registers a new connection if the rule lets it win; returns it (null: it lost, or was held back).
     std::shared_ptr<PeerConnection> offer(const std::shared_ptr<net::Link>& link, Direction direction,
                                           std::vector<std::vector<std::uint8_t>> early, bool wait_over,
@@ -210,7 +209,7 @@ private:
     void deny_pending(PeerConnection& connection, const std::string& reason, bool quiet);
     void approve_all_pending(const std::string& reason);
     std::size_t trusted_connections() const;
-    std::size_t trusted_handshakes() const;
+    std::size_t trusted_handshakes();
 
     net::Strand& strand_;
     HubConfig config_;
@@ -228,6 +227,9 @@ private:
     BurstLog refused_log_;
     PairingEvents* pairing_events_ = nullptr;
     std::set<std::uint64_t> untrusted_ids_; // connections admitted untrusted, until trusted or ended
+    // Connections not yet seen in data exchange: admit counts the handshakes in progress over these, not over
+    // every connection (that scan made each handshake cost O(connections held); issue 13's bench).
+    std::set<std::uint64_t> handshaking_ids_;
     std::map<std::string, std::string, std::less<>> trusted_certificates_;  // fingerprint → SHIP ID
     std::map<std::string, std::string, std::less<>> expected_certificates_; // SKI → fingerprint
     std::map<std::uint64_t, std::uint64_t> request_deadlines_us_;           // connection → wall deadline

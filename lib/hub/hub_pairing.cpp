@@ -381,10 +381,17 @@ std::size_t Hub::trusted_connections() const {
     return connections_.size() + held_links_.size() - untrusted_ids_.size();
 }
 
-std::size_t Hub::trusted_handshakes() const {
+std::size_t Hub::trusted_handshakes() {
     std::size_t n = 0;
-    for (const auto& [id, c] : connections_)
-        if (c->alive() && !c->in_data_exchange() && !untrusted_ids_.contains(id)) ++n;
+    for (auto it = handshaking_ids_.begin(); it != handshaking_ids_.end();) {
+        auto c = connections_.find(*it);
+        if (c == connections_.end() || c->second->in_data_exchange()) { // past its handshake for good
+            it = handshaking_ids_.erase(it);
+            continue;
+        }
+        if (c->second->alive() && !untrusted_ids_.contains(*it)) ++n;
+        ++it;
+    }
     return n + held_links_.size();
 }
 

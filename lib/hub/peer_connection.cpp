@@ -102,6 +102,18 @@ void PeerConnection::do_close(std::uint16_t code, std::string_view reason) {
     run_actions();
 }
 
+void PeerConnection::do_leave(std::string_view reason, bool closing) {
+    leaving_ = true;
+    if (closed_by_us_.empty() && closed_by_peer_.empty()) closed_by_us_ = std::string(reason);
+    if (!started_ || ended_ || (closing && sme_.closed())) {
+        if (!closing) link_->close(ship::close_code_ship, reason); // a held-back duplicate: the close frame
+        return;
+    }
+    announced_ = sme_.in_data_exchange() || sme_.state_name() == "close-wait-confirm";
+    sme_.leave(reason);
+    run_actions();
+}
+
 void PeerConnection::on_open(net::Link&) {
     start();
 }
@@ -205,9 +217,14 @@ void PeerConnection::run_actions() {
                         closed_by_peer_ = a.peer_request;
                     else if (closed_by_us_.empty() && closed_by_peer_.empty())
                         closed_by_us_ = a.reason; // the SME's own decision (timeout, protocol error)
-                    spdlog::info("SHIP {} {}: closing WebSocket {} \"{}\" in {}", short_ski(ski()),
-                                 to_string(direction()), a.code, a.reason, sme_.state_name());
-                    link_->close(a.code, a.reason);
+                    // At stop one line per peer would be thousands: the stop's own line says it.
+                    spdlog::log(leaving_ ? spdlog::level::debug : spdlog::level::info,
+                                "SHIP {} {}: closing WebSocket {} \"{}\" in {}", short_ski(ski()),
+                                to_string(direction()), a.code, a.reason, sme_.state_name());
+                    if (leaving_ && announced_)
+                        link_->close_at_once(a.code, a.reason);
+                    else
+                        link_->close(a.code, a.reason);
                 } else if constexpr (std::is_same_v<A, action::StateChanged>) {
                     state_ = a.state;
                     error_ = a.error;

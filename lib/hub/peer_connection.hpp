@@ -105,6 +105,7 @@ public:
 
 protected:
     void do_close(std::uint16_t code, std::string_view reason) override;
+    void do_leave(std::string_view reason, bool closing) override;
 
 private:
     void run_actions();
@@ -119,6 +120,8 @@ private:
     net::Timer deadline_timer_;
     std::optional<ship::TimePoint> armed_for_; // the deadline deadline_timer_ runs to, if it runs
     bool started_ = false;
+    bool leaving_ = false;   // the daemon stops: nothing waits for the peer's answer
+    bool announced_ = false; // leaving after a SHIP connectionClose announce: no WebSocket close handshake
     bool ended_ = false;
     bool paused_ = false;
     std::vector<std::vector<std::uint8_t>> queued_; // while paused

@@ -108,6 +108,10 @@ public:
     // close frame with `code` and `reason` (cut to 123 bytes); a dial in flight is cancelled. on_closed
     // follows (by == local), asynchronously.
     void close(std::uint16_t code, std::string_view reason);
+    // As close(), but once what is queued is written the TCP connection closes without a WebSocket close
+    // handshake; for a peer already told otherwise (SHIP connectionClose at daemon stop). lws keeps every
+    // link awaiting a close ack in one sorted timeout list: 10 000 at once cost O(n²), seconds.
+    void close_at_once(std::uint16_t code, std::string_view reason);
 
     // Ends the Link without a close frame (TCP/TLS close only), the way OpenEEBUS refuses a link and ship-go
     // drops a loser; for peers scripted after those stacks. on_closed follows (by == local, code 1006).
@@ -162,8 +166,9 @@ private:
     bool ping_requested_ = false;                        // the next writable callback sends a PING
     bool probing_ = false;                               // a probe's PONG is awaited
     bool aborting_ = false;                              // abort(): the wsi's callback answers -1
-    Timer timer_;                                        // connect timeout, then a probe's bound
-    Timer deliver_; // deferred on_closed for closes that happen without an lws callback
+    bool at_once_ = false; // close_at_once(): no wait for the peer's close frame
+    Timer timer_;          // connect timeout, then a probe's bound
+    Timer deliver_;        // deferred on_closed for closes that happen without an lws callback
 };
 
 } // namespace ship::net

@@ -781,6 +781,23 @@ struct Connection::Impl {
         }
     }
 
+    void leave(std::string_view reason) {
+        switch (state) {
+        case State::closed:
+        case State::hello_abort_done:
+            return;
+        case State::data_exchange:
+            send(msg::encode(msg::ConnectionClose{
+                msg::ClosePhase::announce, static_cast<std::uint64_t>(config.timers.close_max_time.count()),
+                std::string(msg::close_reason_unspecific)}));
+            return close_transport(close_code_ship, reason, std::string(reason));
+        case State::close_wait_confirm: // announced already: only the wait for the confirm is cut short
+            return close_transport(close_code, close_reason, close_reason);
+        default:
+            return close_transport(close_code_ship, reason, std::string(reason));
+        }
+    }
+
     void remove_trust(TimePoint now) {
         switch (state) {
         case State::closed:
@@ -851,6 +868,9 @@ std::optional<std::string> Connection::send_data_message(Bytes message) {
 }
 void Connection::close(std::string_view reason, TimePoint now) {
     impl_->close(reason, now);
+}
+void Connection::leave(std::string_view reason) {
+    impl_->leave(reason);
 }
 void Connection::remove_trust(TimePoint now) {
     impl_->remove_trust(now);

@@ -130,6 +130,9 @@ public:
     void close(std::string_view reason, TimePoint now);
     // Trust was withdrawn: announce with reason removedConnection in data exchange, else close 4500.
     void remove_trust(TimePoint now);
+    // We are going away (daemon stop): as close(), but the transport closes right after the announce, without
+    // waiting for the confirm; the peer has been told, and a stop must not wait on thousands of peers.
+    void leave(std::string_view reason);
 
     std::vector<Action> take_actions();
 

@@ -62,7 +62,7 @@ start_server() {
             --bus-address "$bus_address" --log-level info 2>"$work/server.log" &
         server_pid=$!
         for _ in $(seq 500); do grep -q "ready: SHIP ID" "$work/server.log" 2>/dev/null && break; sleep 0.01; done
-        port=$(sed -nE 's/.*ready: .*port ([0-9]+).*/\1/p' "$work/server.log" | head -n1)
+        port=$(sed -nE 's/.*ready: .*listening on .*:([0-9]+).*/\1/p' "$work/server.log" | head -n1)
     else
         local cmd=${commands[$i]//\{dir\}/$state}
         bash -c "exec $cmd" >"$out" 2>"$work/server.log" &
