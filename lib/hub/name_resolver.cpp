@@ -13,6 +13,9 @@ namespace ship::hub {
 // of the name. `post` is called under the mutex and only while the owner lives, so the strand behind it
 // is still there.
 struct NameResolver::Mailbox {
+    // Cannot be avoided: the owner closes the mailbox on the strand while a lookup thread may be about to
+    // post; an atomic flag alone could not keep `post` from running (and being destroyed) between check and
+    // call.
     std::mutex mutex;
     bool open = true;
     Post post;

@@ -284,8 +284,9 @@ void replaced(DoubleConnectionRule rule, bool hub_is_larger) {
         return p && p->state == PeerState::completed && h.registry().is_confirmed(peer.ski) &&
                !h.dials().has_timer(peer.ski) && !h.dials().is_dialling(peer.ski);
     }));
-    REQUIRE_FALSE(
-        hub.call([&](Hub& h) { return h.send_data(peer.ski, R"({"datagram":{"header":{},"payload":{"n":"replaced"}}})"); }));
+    REQUIRE_FALSE(hub.call([&](Hub& h) {
+        return h.send_data(peer.ski, R"({"datagram":{"header":{},"payload":{"n":"replaced"}}})");
+    }));
     REQUIRE(pool.wait([&](const auto& all) { return !all[link].data.empty(); }));
     hub.stop();
     CHECK(to_string(hub.log().violations()) == "");

@@ -5,9 +5,9 @@
 #include <atomic>
 #include <thread>
 
+#include "../util/owner_queue.hpp"
 #include "hub/address_list.hpp"
 #include "hub/name_resolver.hpp"
-#include "../util/owner_queue.hpp"
 
 using namespace ship::hub;
 

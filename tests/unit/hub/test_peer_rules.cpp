@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <random>
 
+#include "../util/owner_queue.hpp"
 #include "fake_connection.hpp"
 #include "hub/peer_rules.hpp"
 #include "hub/trust_store.hpp"
-#include "../util/owner_queue.hpp"
 
 using namespace ship::hub;
 using namespace std::chrono_literals;
