@@ -24,9 +24,8 @@ void ConnectionHandle::do_leave(std::string_view reason, bool closing) {
     if (!closing) do_close(ship::close_code_ship, reason);
 }
 
-bool ConnectionHandle::leave(std::string_view reason) {
+void ConnectionHandle::leave(std::string_view reason) {
     do_leave(reason, !begin_close());
-    return true;
 }
 
 bool close_as_double_connection(ConnectionHandle& connection) {

@@ -37,8 +37,8 @@ public:
     // WebSocket close with `code` and `reason`. Returns whether this call started it.
     bool close(std::uint16_t code, std::string_view reason);
     // The daemon stops: as close(), but nothing waits for the peer's answer (ship::Connection::leave).
-    // Unlike close(), it also cuts short a close already under way. Returns whether it did anything.
-    bool leave(std::string_view reason);
+    // Unlike close(), it also cuts short a close already under way.
+    void leave(std::string_view reason);
 
     virtual bool in_data_exchange() const = 0;
 
