@@ -138,6 +138,7 @@ Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
     , rules_(trust_)
     , stop_(strand.stop_token())
     , timers_(strand)
+    , closing_timers_(strand, net::Timer::Kind::shutdown)
     , random_(config_.random_seed ? SeededRandom(*config_.random_seed) : SeededRandom::from_entropy())
     , registry_(config_.local_ski, config_.rule, stop_)
     , scheduler_(
@@ -307,7 +308,7 @@ std::shared_ptr<PeerConnection> Hub::offer(const std::shared_ptr<net::Link>& lin
         ski, direction,
         [&]() -> Registry::Handle {
             PeerConnectionOwner& owner = *this;
-            built = std::make_shared<PeerConnection>(strand_, owner, link, direction, sme_config(ski));
+            built = std::make_shared<PeerConnection>(closing_timers_, owner, link, direction, sme_config(ski));
             if (arrived) built->set_arrived(*arrived);
             return built;
         },

@@ -220,6 +220,7 @@ private:
     bool stopping_ = false;
 
     StrandTimers timers_;
+    StrandTimers closing_timers_; // still firing while the daemon stops: the SMEs' close bounds
     SeededRandom random_;
     Registry registry_;
     DialScheduler scheduler_;

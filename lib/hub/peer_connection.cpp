@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "net/strand.hpp"
 #include "ship/messages.hpp"
 #include "util/log_context.hpp"
 
@@ -19,25 +18,27 @@ std::string short_ski(const std::string& ski) {
 constexpr std::size_t max_queued_messages = 8;
 } // namespace
 
-PeerConnection::PeerConnection(net::Strand& strand, PeerConnectionOwner& owner,
+PeerConnection::PeerConnection(TimerService& clock, PeerConnectionOwner& owner,
                                std::shared_ptr<net::Link> link, Direction direction,
                                ship::ConnectionConfig config)
     : ConnectionHandle(link->peer_ski(), direction)
     , owner_(owner)
     , link_(std::move(link))
     , sme_(std::move(config))
-    , deadline_timer_(strand, net::Timer::Kind::shutdown) {
+    , clock_(clock)
+    , arrived_(clock.now()) {
     link_->set_handler(this);
 }
 
 PeerConnection::~PeerConnection() {
+    if (deadline_timer_) clock_.cancel(deadline_timer_);
     if (link_) link_->set_handler(nullptr);
 }
 
 void PeerConnection::start(std::vector<std::vector<std::uint8_t>> early) {
     if (started_ || ended_) return;
     started_ = true;
-    sme_.open(role_of(direction()), std::chrono::steady_clock::now());
+    sme_.open(role_of(direction()), clock_.now());
     run_actions();
     for (auto& message : early) {
         if (ended_ || sme_.closed()) break;
@@ -46,7 +47,7 @@ void PeerConnection::start(std::vector<std::vector<std::uint8_t>> early) {
 }
 
 void PeerConnection::approve() {
-    sme_.approve(std::chrono::steady_clock::now());
+    sme_.approve(clock_.now());
     run_actions();
 }
 
@@ -54,14 +55,14 @@ void PeerConnection::deny(std::string_view reason) {
     if (!begin_close()) return;
     if (closed_by_us_.empty())
         closed_by_us_ = reason.empty() ? "pairing cancelled by the user" : std::string(reason);
-    sme_.deny(std::chrono::steady_clock::now(), reason);
+    sme_.deny(clock_.now(), reason);
     run_actions();
 }
 
 void PeerConnection::remove_trust() {
     if (!begin_close()) return;
     if (closed_by_us_.empty()) closed_by_us_ = "trust removed";
-    sme_.remove_trust(std::chrono::steady_clock::now());
+    sme_.remove_trust(clock_.now());
     run_actions();
 }
 
@@ -98,7 +99,7 @@ void PeerConnection::do_close(std::uint16_t code, std::string_view reason) {
         link_->close(code, reason);
         return;
     }
-    sme_.close(reason, std::chrono::steady_clock::now());
+    sme_.close(reason, clock_.now());
     run_actions();
 }
 
@@ -134,7 +135,7 @@ void PeerConnection::on_message(net::Link&, std::vector<std::uint8_t> message) {
 
 void PeerConnection::deliver(std::vector<std::uint8_t> message) {
     receiving_bytes_ = message.size();
-    sme_.receive(message, std::chrono::steady_clock::now());
+    sme_.receive(message, clock_.now());
     run_actions();
 }
 
@@ -165,7 +166,7 @@ void PeerConnection::on_closed(net::Link&, const net::CloseInfo& closed) {
     const net::CloseInfo info = closed; // the owner may drop the Link (and what `closed` refers to)
     ended_ = true;
     begin_close(); // whoever started it, the close has happened: nobody closes this connection again
-    deadline_timer_.cancel();
+    if (deadline_timer_) clock_.cancel(std::exchange(deadline_timer_, 0));
     armed_for_.reset();
     if (started_ && !sme_.closed()) {
         sme_.transport_closed(info.reason.empty() ? std::string(net::to_string(info.by)) + " closed"
@@ -181,14 +182,16 @@ void PeerConnection::arm_deadline() {
     const auto deadline = ended_ ? std::nullopt : sme_.next_deadline();
     if (deadline == armed_for_) return;
     armed_for_ = deadline;
-    if (!deadline) return deadline_timer_.cancel();
+    if (deadline_timer_) clock_.cancel(std::exchange(deadline_timer_, 0));
+    if (!deadline) return;
     // Rounded up: the timer must not wake before the deadline (handle_timeout would then do nothing).
-    const auto delay =
-        std::chrono::ceil<std::chrono::microseconds>(*deadline - std::chrono::steady_clock::now());
-    deadline_timer_.start(delay, [this] {
+    const auto delay = std::max(std::chrono::milliseconds(0),
+                                std::chrono::ceil<std::chrono::milliseconds>(*deadline - clock_.now()));
+    deadline_timer_ = clock_.schedule(delay, [this] {
+        deadline_timer_ = 0;
         armed_for_.reset(); // it ran: whatever the SME says next must be scheduled again
         if (ended_) return;
-        sme_.handle_timeout(std::chrono::steady_clock::now());
+        sme_.handle_timeout(clock_.now());
         run_actions();
     });
 }

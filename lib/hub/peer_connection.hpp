@@ -12,13 +12,9 @@
 #include "hub/connection_handle.hpp"
 #include "hub/hub_api.hpp"
 #include "hub/peer_address.hpp"
+#include "hub/timers.hpp"
 #include "net/link.hpp"
-#include "net/timer.hpp"
 #include "ship/connection.hpp"
-
-namespace ship::net {
-class Strand;
-}
 
 namespace ship::hub {
 
@@ -49,7 +45,9 @@ class PeerConnection final : public ConnectionHandle, public net::LinkHandler {
 public:
     // Takes over `link` (already upgraded, or about to open for an incoming one). Messages that arrived while
     // the link was parked unbuilt are replayed by start().
-    PeerConnection(net::Strand& strand, PeerConnectionOwner& owner, std::shared_ptr<net::Link> link,
+    // `clock` gives the time and runs the SME's one deadline: it must keep firing while the daemon stops
+    // (the bounds of a polite close), e.g. StrandTimers of kind `shutdown`.
+    PeerConnection(TimerService& clock, PeerConnectionOwner& owner, std::shared_ptr<net::Link> link,
                    Direction direction, ship::ConnectionConfig config);
     ~PeerConnection() override;
 
@@ -115,9 +113,10 @@ private:
     PeerConnectionOwner& owner_;
     std::shared_ptr<net::Link> link_;
     ship::Connection sme_;
-    // Kind shutdown: the SME's bounds of a polite close (maxTime, the 1 s after hello abort) must still fire
-    // while the daemon drains at stop. Its handshake deadlines may fire then too; they only end a connection.
-    net::Timer deadline_timer_;
+    // The SME's bounds of a polite close (maxTime, the 1 s after hello abort) must still fire while the daemon
+    // drains at stop. Its handshake deadlines may fire then too; they only end a connection.
+    TimerService& clock_;
+    TimerService::Id deadline_timer_ = 0;
     std::optional<ship::TimePoint> armed_for_; // the deadline deadline_timer_ runs to, if it runs
     bool started_ = false;
     bool leaving_ = false;   // the daemon stops: nothing waits for the peer's answer
@@ -125,7 +124,7 @@ private:
     bool ended_ = false;
     bool paused_ = false;
     std::vector<std::vector<std::uint8_t>> queued_; // while paused
-    std::chrono::steady_clock::time_point arrived_ = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point arrived_;
     PeerState state_ = PeerState::none;
     std::string error_;
     PeerStats stats_;

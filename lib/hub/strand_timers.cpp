@@ -4,7 +4,7 @@ namespace ship::hub {
 
 TimerService::Id StrandTimers::schedule(std::chrono::milliseconds delay, std::function<void()> callback) {
     const Id id = ++last_id_;
-    auto timer = std::make_unique<net::Timer>(strand_);
+    auto timer = std::make_unique<net::Timer>(strand_, kind_);
     net::Timer& t = *timer;
     timers_.emplace(id, std::move(timer));
     t.start(delay, [this, id, cb = std::move(callback)]() mutable {

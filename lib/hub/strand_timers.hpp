@@ -16,8 +16,10 @@ namespace ship::hub {
 
 class StrandTimers final : public TimerService {
 public:
-    explicit StrandTimers(net::Strand& strand)
-        : strand_(strand) {}
+    // `kind` as net::Timer's: `normal` timers stop with the strand, `shutdown` ones still fire while it drains.
+    explicit StrandTimers(net::Strand& strand, net::Timer::Kind kind = net::Timer::Kind::normal)
+        : strand_(strand)
+        , kind_(kind) {}
 
     Clock::time_point now() const override { return Clock::now(); }
     Id schedule(std::chrono::milliseconds delay, std::function<void()> callback) override;
@@ -26,6 +28,7 @@ public:
 
 private:
     net::Strand& strand_;
+    net::Timer::Kind kind_;
     Id last_id_ = 0;
     std::map<Id, std::unique_ptr<net::Timer>> timers_;
 };
