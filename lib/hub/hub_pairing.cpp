@@ -3,21 +3,13 @@
 // Pairing Service admitted. Kept apart from hub.cpp; everything here runs on the strand.
 #include <spdlog/spdlog.h>
 
-#include "hub/hub.hpp"
+#include "hub/hub_internal.hpp"
 #include "ship/ski.hpp"
 #include "util/log_context.hpp"
 
 namespace ship::hub {
 
 namespace {
-
-std::string short_ski(std::string_view ski) {
-    return std::string(ski.substr(0, 8));
-}
-
-Error error(ErrorCode code, std::string message) {
-    return Error{code, std::move(message)};
-}
 
 std::uint64_t wall_us(TimerService::Clock::time_point steady, TimerService::Clock::time_point steady_now) {
     using namespace std::chrono;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ship/messages.hpp"
+#include "ship/ski.hpp"
 #include "util/log_context.hpp"
 
 namespace ship::hub {
@@ -10,9 +11,6 @@ namespace ship::hub {
 namespace {
 ship::Role role_of(Direction direction) {
     return direction == Direction::outgoing ? ship::Role::client : ship::Role::server;
-}
-std::string short_ski(const std::string& ski) {
-    return ski.substr(0, 8);
 }
 // A peer waiting for our answer sends one or two messages (CMI, hello); more while paused is a flood.
 constexpr std::size_t max_queued_messages = 8;

@@ -113,8 +113,8 @@ private:
     PeerConnectionOwner& owner_;
     std::shared_ptr<net::Link> link_;
     ship::Connection sme_;
-    // The SME's bounds of a polite close (maxTime, the 1 s after hello abort) must still fire while the daemon
-    // drains at stop. Its handshake deadlines may fire then too; they only end a connection.
+    // The SME's bounds of a polite close (maxTime, the 1 s after hello abort) must still fire while the
+    // daemon drains at stop. Its handshake deadlines may fire then too; they only end a connection.
     TimerService& clock_;
     TimerService::Id deadline_timer_ = 0;
     std::optional<ship::TimePoint> armed_for_; // the deadline deadline_timer_ runs to, if it runs

@@ -16,7 +16,8 @@ namespace ship::hub {
 
 class StrandTimers final : public TimerService {
 public:
-    // `kind` as net::Timer's: `normal` timers stop with the strand, `shutdown` ones still fire while it drains.
+    // `kind` as net::Timer's: `normal` timers stop with the strand, `shutdown` ones still fire while it
+    // drains.
     explicit StrandTimers(net::Strand& strand, net::Timer::Kind kind = net::Timer::Kind::normal)
         : strand_(strand)
         , kind_(kind) {}

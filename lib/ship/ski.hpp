@@ -16,4 +16,9 @@ std::optional<std::string> normalize_ski(std::string_view input);
 // True for the canonical form only (40 lower-case hex, nothing else).
 bool is_canonical_ski(std::string_view ski);
 
+// How logs name a peer: the first 8 hex digits of its SKI.
+inline std::string short_ski(std::string_view ski) {
+    return std::string(ski.substr(0, 8));
+}
+
 } // namespace ship
