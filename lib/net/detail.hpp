@@ -21,7 +21,7 @@
 #include "net/client.hpp"
 #include "net/event_loop.hpp"
 #include "net/keep_alive.hpp"
-#include "net/link.hpp"
+#include "net/lws_link.hpp"
 #include "net/strand.hpp"
 #include "net/timer.hpp"
 
@@ -58,7 +58,7 @@ struct StrandCore {
     void finish();     // strand: run() returns after the current callback
 
     std::uint64_t new_id() { return next_id++; }
-    Link* find_link(lws* wsi) const; // the Link this wsi currently carries, or null
+    LwsLink* find_link(lws* wsi) const; // the Link this wsi currently carries, or null
     Endpoint* find_endpoint(lws_vhost* vhost) const;
 
     // lws keeps pointers into these (retry policies, names, a provided SSL_CTX) until the context is gone.
@@ -93,7 +93,7 @@ struct StrandCore {
     // The wsis whose lws callbacks are running (callbacks nest): those cannot be closed synchronously.
     std::vector<lws*> in_service;
     std::uint64_t next_id = 1;
-    std::unordered_map<std::uint64_t, Link*> links;
+    std::unordered_map<std::uint64_t, LwsLink*> links;
     std::unordered_map<std::uint64_t, Endpoint*> endpoints;
     std::vector<std::shared_ptr<void>> kept;
 };
@@ -135,7 +135,7 @@ public:
     std::string setup_error; // why lws refused to create the vhost, when our TLS setup was the reason
     lws_vhost* vhost = nullptr;
     const lws_retry_bo_t* retry = nullptr;
-    std::unordered_set<Link*> links;
+    std::unordered_set<LwsLink*> links;
 
 protected:
     void make_retry_policy();
@@ -144,54 +144,54 @@ protected:
 
 // The Link's side of lws events and owner calls; a struct of statics so Link keeps its members private.
 struct LinkOps {
-    static std::shared_ptr<Link> make(Endpoint& endpoint, LinkHandler* handler);
-    static void attach(Link& link, lws* wsi);
-    static Link* from_wsi(StrandCore& core, lws* wsi);
+    static std::shared_ptr<LwsLink> make(Endpoint& endpoint, LinkHandler* handler);
+    static void attach(LwsLink& link, lws* wsi);
+    static LwsLink* from_wsi(StrandCore& core, lws* wsi);
 
-    static void set_remote(Link& link, std::string remote) { link.remote_ = std::move(remote); }
-    static void set_peer_ski(Link& link, std::string ski) { link.peer_ski_ = std::move(ski); }
-    static void set_peer_fingerprint(Link& link, std::string fingerprint) {
+    static void set_remote(LwsLink& link, std::string remote) { link.remote_ = std::move(remote); }
+    static void set_peer_ski(LwsLink& link, std::string ski) { link.peer_ski_ = std::move(ski); }
+    static void set_peer_fingerprint(LwsLink& link, std::string fingerprint) {
         link.peer_fingerprint_ = std::move(fingerprint);
     }
-    static void set_path(Link& link, std::string path) { link.path_ = std::move(path); }
+    static void set_path(LwsLink& link, std::string path) { link.path_ = std::move(path); }
 
-    static int established(Link& link, lws* wsi);
-    static int receive(Link& link, lws* wsi, const void* in, std::size_t len);
-    static int writeable(Link& link, lws* wsi);
-    static void peer_close(Link& link, const void* in, std::size_t len);
-    static void pong(Link& link);
+    static int established(LwsLink& link, lws* wsi);
+    static int receive(LwsLink& link, lws* wsi, const void* in, std::size_t len);
+    static int writeable(LwsLink& link, lws* wsi);
+    static void peer_close(LwsLink& link, const void* in, std::size_t len);
+    static void pong(LwsLink& link);
 
     // Keep-alive (net/keep_alive.hpp)
-    static void stamp_valid(Link& link, std::chrono::steady_clock::time_point when) {
+    static void stamp_valid(LwsLink& link, std::chrono::steady_clock::time_point when) {
         link.last_valid_ = when;
     }
-    static std::chrono::steady_clock::time_point last_valid(const Link& link) { return link.last_valid_; }
-    static const PingPolicy& ping_policy(const Link& link);
-    static void send_ping(Link& link);
+    static std::chrono::steady_clock::time_point last_valid(const LwsLink& link) { return link.last_valid_; }
+    static const PingPolicy& ping_policy(const LwsLink& link);
+    static void send_ping(LwsLink& link);
     // Ends an open Link from our side without a close frame (the peer stopped answering): reported by
     // transport with `reason` once lws has closed the socket.
-    static void hang_up(Link& link, std::string reason);
+    static void hang_up(LwsLink& link, std::string reason);
     // The wsi is going away (closed, connection error, destroyed); `error` and `http_status` from
     // CLIENT_CONNECTION_ERROR.
-    static void wsi_gone(Link& link, lws* wsi, bool connection_error, std::string_view error,
+    static void wsi_gone(LwsLink& link, lws* wsi, bool connection_error, std::string_view error,
                          int http_status);
 
     // Client dial
-    static void start_dial(Link& link, const DialRequest& request, std::chrono::milliseconds timeout);
-    static bool connect(Link& link); // one lws_client_connect_via_info at the current dial path
+    static void start_dial(LwsLink& link, const DialRequest& request, std::chrono::milliseconds timeout);
+    static bool connect(LwsLink& link); // one lws_client_connect_via_info at the current dial path
     // Verify callback: 0 accepts the server certificate, 1 fails the handshake.
-    static int server_certificate(Link& link, const PeerVerdict& verdict);
+    static int server_certificate(LwsLink& link, const PeerVerdict& verdict);
     // TLS is up, the upgrade request is about to go out: last check of the server's SKI. lws convention.
-    static int before_request(Link& link, lws* wsi);
+    static int before_request(LwsLink& link, lws* wsi);
 
     // Ends the Link now from our side without an lws callback to wait for: the wsi (if any) is detached
     // and killed asynchronously, on_closed is delivered from a zero-delay timer.
-    static void end_now(Link& link, CloseInfo info);
-    static void deliver_closed(Link& link);
-    static void forget(Link& link);  // leave the registries (endpoint gone or Link destroyed)
-    static void orphan(Link& link);  // cut without callbacks (its endpoint is going away)
-    static void kill_wsi(lws* wsi);  // detaches, then close_wsi
-    static void close_wsi(lws* wsi); // closes now unless lws is servicing it (then at its next timer)
+    static void end_now(LwsLink& link, CloseInfo info);
+    static void deliver_closed(LwsLink& link);
+    static void forget(LwsLink& link); // leave the registries (endpoint gone or Link destroyed)
+    static void orphan(LwsLink& link); // cut without callbacks (its endpoint is going away)
+    static void kill_wsi(lws* wsi);    // detaches, then close_wsi
+    static void close_wsi(lws* wsi);   // closes now unless lws is servicing it (then at its next timer)
 };
 
 // The one lws protocol callback of every vhost lib/net creates.

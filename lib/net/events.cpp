@@ -20,7 +20,7 @@ StrandCore* core_of(lws* wsi) {
 }
 
 int on_link_event(StrandCore& core, lws* wsi, lws_callback_reasons reason, void* in, std::size_t len) {
-    Link* link = LinkOps::from_wsi(core, wsi);
+    LwsLink* link = LinkOps::from_wsi(core, wsi);
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
@@ -97,7 +97,7 @@ int dispatch(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::s
         auto* store = static_cast<X509_STORE_CTX*>(user);
         const auto& verdict = judge_peer(ssl, store);
         StrandCore* core = core_of(wsi);
-        Link* link = core ? LinkOps::from_wsi(*core, wsi) : nullptr;
+        LwsLink* link = core ? LinkOps::from_wsi(*core, wsi) : nullptr;
         const int refuse = link ? LinkOps::server_certificate(*link, verdict) : 1;
         X509_STORE_CTX_set_error(store, refuse ? X509_V_ERR_APPLICATION_VERIFICATION : X509_V_OK);
         return refuse;

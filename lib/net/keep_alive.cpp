@@ -19,7 +19,7 @@ std::int64_t KeepAlive::due_second(Clock::time_point t) {
     return std::chrono::ceil<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-void KeepAlive::watch(Link& link) {
+void KeepAlive::watch(LwsLink& link) {
     const auto now = Clock::now();
     LinkOps::stamp_valid(link, now);
     const auto& ping = LinkOps::ping_policy(link);
@@ -69,7 +69,7 @@ void KeepAlive::tick() {
         for (const auto id : ids) {
             auto it = core_.links.find(id);
             if (it == core_.links.end() || !it->second->is_open()) continue; // gone or closing: forget it
-            Link& link = *it->second;
+            LwsLink& link = *it->second;
             const auto& ping = LinkOps::ping_policy(link);
             const auto last = LinkOps::last_valid(link);
             const std::int64_t ping_due = due_second(last + ping.ping_after);

@@ -10,7 +10,7 @@
 #include "net/timer.hpp"
 
 namespace ship::net {
-class Link;
+class LwsLink;
 }
 
 namespace ship::net::detail {
@@ -25,7 +25,7 @@ public:
 
     // The link is open: it is pinged `ping_after` after its last pong (or its opening) and hung up on
     // `hang_up_after` after it. A link that closes is dropped from the wheel lazily, when its slot comes.
-    void watch(Link& link);
+    void watch(LwsLink& link);
     std::size_t watched() const noexcept { return count_; }
 
 private:

@@ -1,4 +1,5 @@
-#include "net/link.hpp"
+// LwsLink: sending, closing, probing; and LinkOps, its side of lws events (receive, writeable, close, gone).
+#include "net/lws_link.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -49,7 +50,7 @@ std::string_view to_string(CloseInfo::By by) {
     return "transport";
 }
 
-Link::Link(detail::StrandCore& core, detail::Endpoint& endpoint, ship::Role role, LinkHandler* handler)
+LwsLink::LwsLink(detail::StrandCore& core, detail::Endpoint& endpoint, ship::Role role, LinkHandler* handler)
     : core_(&core)
     , endpoint_(&endpoint)
     , id_(core.new_id())
@@ -58,7 +59,7 @@ Link::Link(detail::StrandCore& core, detail::Endpoint& endpoint, ship::Role role
     , timer_(core, Timer::Kind::shutdown)
     , deliver_(core, Timer::Kind::shutdown) {}
 
-Link::~Link() {
+LwsLink::~LwsLink() {
     detail::LinkOps::forget(*this);
     if (!wsi_) return;
     if (state_ == State::open || state_ == State::closing) {
@@ -71,7 +72,7 @@ Link::~Link() {
     wsi_ = nullptr;
 }
 
-bool Link::send(std::span<const std::uint8_t> message) {
+bool LwsLink::send(std::span<const std::uint8_t> message) {
     SHIP_NET_ASSERT_ON_STRAND(*core_);
     if (state_ != State::open || !wsi_) return false;
     Outgoing out;
@@ -82,7 +83,7 @@ bool Link::send(std::span<const std::uint8_t> message) {
     return true;
 }
 
-void Link::close(std::uint16_t code, std::string_view reason) {
+void LwsLink::close(std::uint16_t code, std::string_view reason) {
     SHIP_NET_ASSERT_ON_STRAND(*core_);
     if (state_ == State::closed || close_requested_) return;
     if (state_ == State::connecting) {
@@ -107,14 +108,14 @@ void Link::close(std::uint16_t code, std::string_view reason) {
     });
 }
 
-void Link::close_at_once(std::uint16_t code, std::string_view reason) {
+void LwsLink::close_at_once(std::uint16_t code, std::string_view reason) {
     SHIP_NET_ASSERT_ON_STRAND(*core_);
     if (state_ == State::closed || close_requested_) return;
     at_once_ = true;
     close(code, reason);
 }
 
-void Link::abort(std::string_view reason) {
+void LwsLink::abort(std::string_view reason) {
     SHIP_NET_ASSERT_ON_STRAND(*core_);
     if (state_ == State::closed) return;
     CloseInfo info{close_no_close_frame, cut_reason(reason), CloseInfo::By::local,
@@ -134,7 +135,7 @@ void Link::abort(std::string_view reason) {
     detail::LinkOps::close_wsi(wsi_);
 }
 
-void Link::probe(std::chrono::milliseconds bound) {
+void LwsLink::probe(std::chrono::milliseconds bound) {
     SHIP_NET_ASSERT_ON_STRAND(*core_);
     if (state_ != State::open || !wsi_ || probing_) return;
     probing_ = true;
@@ -147,81 +148,36 @@ void Link::probe(std::chrono::milliseconds bound) {
 
 namespace detail {
 
-// ---- Endpoint ----
+// ---- LinkOps: the Link's side of lws events ----
 
-Endpoint::Endpoint(StrandCore& strand_core, ship::Role endpoint_role, LinkSettings link_settings)
-    : core(strand_core)
-    , id(strand_core.new_id())
-    , role(endpoint_role)
-    , settings(link_settings) {
-    SHIP_NET_ASSERT_ON_STRAND(core);
-    core.endpoints.emplace(id, this);
-    make_retry_policy();
-}
-
-Endpoint::~Endpoint() {
-    core.endpoints.erase(id);
-    // Links that outlive their endpoint are cut without callbacks (server.hpp / client.hpp say so).
-    const auto orphans = links;
-    for (Link* link : orphans) {
-        LinkOps::forget(*link);
-        LinkOps::orphan(*link);
-    }
-    if (vhost && core.context) lws_vhost_destroy(vhost);
-}
-
-int Endpoint::confirm_upgrade(lws*, const char*) {
-    return -1;
-}
-
-void Endpoint::handshake_failed(const std::string&, const std::string&) {}
-
-std::optional<std::string> Endpoint::refuse_in_tls(const PeerVerdict&, const std::string&) {
-    return std::nullopt;
-}
-
-void Endpoint::make_retry_policy() {
-    // Every field zero: lws keeps no validity timer per connection (one sorted-list insert per pong, O(n)
-    // each); our keep-alive sweep pings instead (net/keep_alive.hpp).
-    auto policy = std::make_shared<lws_retry_bo_t>();
-    *policy = lws_retry_bo_t{};
-    retry = core.keep(std::move(policy));
-    const auto ping = std::clamp<long long>(settings.ping.ping_after.count(), 1, 65534);
-    const auto hang_up = std::clamp<long long>(settings.ping.hang_up_after.count(), ping + 1, 65535);
-    settings.ping.ping_after = std::chrono::seconds(ping);
-    settings.ping.hang_up_after = std::chrono::seconds(hang_up);
-}
-
-// ---- LinkOps ----
-
-std::shared_ptr<Link> LinkOps::make(Endpoint& endpoint, LinkHandler* handler) {
-    std::shared_ptr<Link> link(new Link(endpoint.core, endpoint, endpoint.role, handler));
+std::shared_ptr<LwsLink> LinkOps::make(Endpoint& endpoint, LinkHandler* handler) {
+    std::shared_ptr<LwsLink> link(new LwsLink(endpoint.core, endpoint, endpoint.role, handler));
     endpoint.core.links.emplace(link->id_, link.get());
     endpoint.links.insert(link.get());
     return link;
 }
 
-void LinkOps::attach(Link& link, lws* wsi) {
+void LinkOps::attach(LwsLink& link, lws* wsi) {
     link.wsi_ = wsi;
     lws_set_opaque_user_data(wsi, id_pointer(link.id_));
 }
 
-Link* LinkOps::from_wsi(StrandCore& core, lws* wsi) {
-    Link* link = core.find_link(wsi);
+LwsLink* LinkOps::from_wsi(StrandCore& core, lws* wsi) {
+    LwsLink* link = core.find_link(wsi);
     return link && link->wsi_ == wsi ? link : nullptr;
 }
 
-void LinkOps::forget(Link& link) {
+void LinkOps::forget(LwsLink& link) {
     if (!link.core_) return;
     link.core_->links.erase(link.id_);
     if (link.endpoint_) link.endpoint_->links.erase(&link);
     link.endpoint_ = nullptr;
 }
 
-void LinkOps::orphan(Link& link) {
+void LinkOps::orphan(LwsLink& link) {
     if (link.wsi_) kill_wsi(link.wsi_);
     link.wsi_ = nullptr;
-    link.state_ = Link::State::closed;
+    link.state_ = LwsLink::State::closed;
     link.handler_ = nullptr;
     link.timer_.cancel();
     link.deliver_.cancel();
@@ -242,7 +198,7 @@ void LinkOps::kill_wsi(lws* wsi) {
     close_wsi(wsi);
 }
 
-int LinkOps::established(Link& link, lws* wsi) {
+int LinkOps::established(LwsLink& link, lws* wsi) {
     auto keep = link.shared_from_this();
     link.timer_.cancel();
     if (link.role_ == ship::Role::client) {
@@ -256,21 +212,21 @@ int LinkOps::established(Link& link, lws* wsi) {
         }
         link.path_ = link.dial_path_;
     }
-    link.state_ = Link::State::open;
+    link.state_ = LwsLink::State::open;
     link.core_->keep_alive->watch(link);
     spdlog::debug("WebSocket {} {} open (SKI {})", link.id_, link.remote_, link.peer_ski_);
     if (link.handler_ && link.core_->owner_calls_allowed()) link.handler_->on_open(link);
     return link.aborting_ ? -1 : 0;
 }
 
-int LinkOps::receive(Link& link, lws* wsi, const void* in, std::size_t len) {
-    if (link.state_ != Link::State::open) return 0; // closing: what still arrives is not delivered
+int LinkOps::receive(LwsLink& link, lws* wsi, const void* in, std::size_t len) {
+    if (link.state_ != LwsLink::State::open) return 0; // closing: what still arrives is not delivered
     auto fail = [&](std::uint16_t code, std::string reason) {
         spdlog::info("WebSocket {} {}: closing {} \"{}\"", link.id_, link.remote_, code, reason);
         link.close_info_ = CloseInfo{code, reason, CloseInfo::By::local, true};
         link.have_close_info_ = true;
         link.close_requested_ = true;
-        link.state_ = Link::State::closing;
+        link.state_ = LwsLink::State::closing;
         link.send_queue_.clear();
         link.rx_.clear();
         set_close_frame(wsi, code, reason);
@@ -300,9 +256,9 @@ int LinkOps::receive(Link& link, lws* wsi, const void* in, std::size_t len) {
     return link.aborting_ ? -1 : 0;
 }
 
-int LinkOps::writeable(Link& link, lws* wsi) {
-    if (link.state_ != Link::State::open && link.state_ != Link::State::closing) return 0;
-    if (link.ping_requested_ && link.state_ == Link::State::open) {
+int LinkOps::writeable(LwsLink& link, lws* wsi) {
+    if (link.state_ != LwsLink::State::open && link.state_ != LwsLink::State::closing) return 0;
+    if (link.ping_requested_ && link.state_ == LwsLink::State::open) {
         link.ping_requested_ = false;
         // A few payload bytes (the link id): some stacks drop empty pings.
         unsigned char ping[LWS_PRE + sizeof link.id_];
@@ -346,7 +302,7 @@ int LinkOps::writeable(Link& link, lws* wsi) {
     return 0;
 }
 
-void LinkOps::peer_close(Link& link, const void* in, std::size_t len) {
+void LinkOps::peer_close(LwsLink& link, const void* in, std::size_t len) {
     if (link.have_close_info_) return;
     const auto* bytes = static_cast<const std::uint8_t*>(in);
     CloseInfo info{1005, {}, CloseInfo::By::peer, true}; // 1005: the close frame carried no code
@@ -356,43 +312,44 @@ void LinkOps::peer_close(Link& link, const void* in, std::size_t len) {
     }
     link.close_info_ = std::move(info);
     link.have_close_info_ = true;
-    link.state_ = Link::State::closing;
+    link.state_ = LwsLink::State::closing;
 }
 
-void LinkOps::pong(Link& link) {
+void LinkOps::pong(LwsLink& link) {
     link.last_valid_ = std::chrono::steady_clock::now();
     if (std::exchange(link.probing_, false)) link.timer_.cancel();
 }
 
-const PingPolicy& LinkOps::ping_policy(const Link& link) {
+const PingPolicy& LinkOps::ping_policy(const LwsLink& link) {
     static const PingPolicy defaults;
     return link.endpoint_ ? link.endpoint_->settings.ping : defaults;
 }
 
-void LinkOps::send_ping(Link& link) {
-    if (!link.wsi_ || link.state_ != Link::State::open) return;
+void LinkOps::send_ping(LwsLink& link) {
+    if (!link.wsi_ || link.state_ != LwsLink::State::open) return;
     link.ping_requested_ = true;
     lws_callback_on_writable(link.wsi_);
 }
 
-void LinkOps::hang_up(Link& link, std::string reason) {
-    if (!link.wsi_ || link.state_ != Link::State::open) return;
+void LinkOps::hang_up(LwsLink& link, std::string reason) {
+    if (!link.wsi_ || link.state_ != LwsLink::State::open) return;
     if (!link.have_close_info_) {
         link.close_info_ = CloseInfo{close_no_close_frame, std::move(reason), CloseInfo::By::transport, true};
         link.have_close_info_ = true;
     }
-    link.state_ = Link::State::closing;
+    link.state_ = LwsLink::State::closing;
     link.send_queue_.clear();
     // Still attached: lws reports CLOSED for it, and wsi_gone delivers the reason set here.
     close_wsi(link.wsi_);
 }
 
-void LinkOps::wsi_gone(Link& link, lws* wsi, bool connection_error, std::string_view error, int http_status) {
+void LinkOps::wsi_gone(LwsLink& link, lws* wsi, bool connection_error, std::string_view error,
+                       int http_status) {
     lws_set_opaque_user_data(wsi, nullptr);
     link.wsi_ = nullptr;
-    const bool was_open = link.state_ == Link::State::open || link.state_ == Link::State::closing;
+    const bool was_open = link.state_ == LwsLink::State::open || link.state_ == LwsLink::State::closing;
 
-    if (connection_error && link.role_ == ship::Role::client && link.state_ == Link::State::connecting &&
+    if (connection_error && link.role_ == ship::Role::client && link.state_ == LwsLink::State::connecting &&
         !link.retried_root_ && link.dial_path_ != "/" && link.tls_failure_.empty() && http_status != 0 &&
         http_status != 101 && http_status != 503) {
         // SHIP: dial the path from mDNS; if the upgrade there fails, try "/" once.
@@ -400,7 +357,7 @@ void LinkOps::wsi_gone(Link& link, lws* wsi, bool connection_error, std::string_
                      link.remote_, link.dial_path_, http_status);
         link.retried_root_ = true;
         link.dial_path_ = "/";
-        Link* target = &link;
+        LwsLink* target = &link;
         link.deliver_.start(std::chrono::microseconds(0), [target] {
             if (!LinkOps::connect(*target))
                 LinkOps::end_now(*target,
@@ -436,102 +393,30 @@ void LinkOps::wsi_gone(Link& link, lws* wsi, bool connection_error, std::string_
     if (link.close_info_.by == CloseInfo::By::transport)
         spdlog::info("WebSocket {} {} (SKI {}): {}", link.id_, link.remote_, link.peer_ski_,
                      link.close_info_.reason);
-    link.state_ = Link::State::closed;
+    link.state_ = LwsLink::State::closed;
     link.timer_.cancel();
     link.deliver_.cancel();
     deliver_closed(link);
 }
 
-void LinkOps::end_now(Link& link, CloseInfo info) {
-    if (link.state_ == Link::State::closed) return;
+void LinkOps::end_now(LwsLink& link, CloseInfo info) {
+    if (link.state_ == LwsLink::State::closed) return;
     if (link.wsi_) kill_wsi(link.wsi_);
     link.wsi_ = nullptr;
     link.close_info_ = std::move(info);
     link.have_close_info_ = true;
-    link.state_ = Link::State::closed;
+    link.state_ = LwsLink::State::closed;
     link.timer_.cancel();
-    Link* target = &link; // the timer dies with the Link, so the callback never sees a dead one
+    LwsLink* target = &link; // the timer dies with the Link, so the callback never sees a dead one
     link.deliver_.start(std::chrono::microseconds(0), [target] { LinkOps::deliver_closed(*target); });
 }
 
-void LinkOps::deliver_closed(Link& link) {
+void LinkOps::deliver_closed(LwsLink& link) {
     auto keep = link.weak_from_this().lock();
     LinkHandler* handler = link.handler_;
     link.handler_ = nullptr; // exactly once
     forget(link);
     if (keep && handler && link.core_->owner_calls_allowed()) handler->on_closed(link, link.close_info_);
-}
-
-// ---- dialling ----
-
-void LinkOps::start_dial(Link& link, const DialRequest& request, std::chrono::milliseconds timeout) {
-    link.host_ = request.host;
-    link.port_ = request.port;
-    link.expected_ski_ = request.expected_ski;
-    link.peer_ski_ = request.expected_ski;
-    link.dial_path_ = request.path.empty() ? "/" : request.path;
-    link.path_ = link.dial_path_;
-    link.remote_ = display_address(request.host, request.port);
-    Link* target = &link;
-    link.timer_.start(timeout, [target, timeout] {
-        LinkOps::end_now(*target,
-                         CloseInfo{close_no_close_frame,
-                                   "connect timeout after " + std::to_string(timeout.count()) + " ms",
-                                   CloseInfo::By::transport, false, true});
-    });
-    if (!connect(link))
-        end_now(link, CloseInfo{close_no_close_frame, "cannot connect to " + link.remote_,
-                                CloseInfo::By::transport, false, false});
-}
-
-bool LinkOps::connect(Link& link) {
-    if (!link.endpoint_ || !link.endpoint_->vhost) return false;
-    const std::string host_header = host_header_value(link.host_, link.port_);
-    lws_client_connect_info info{};
-    info.context = link.core_->context;
-    info.vhost = link.endpoint_->vhost;
-    info.address = link.host_.c_str();
-    info.port = link.port_;
-    info.path = link.dial_path_.c_str();
-    info.host = host_header.c_str();
-    info.origin = host_header.c_str();
-    info.protocol = "ship";
-    info.local_protocol_name = "ship";
-    info.ssl_connection = LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
-                          LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
-    info.alpn = "http/1.1"; // never h2: a Go server would pick it
-    info.ietf_version_or_minus_one = -1;
-    info.opaque_user_data = id_pointer(link.id_);
-    info.retry_and_idle_policy = link.endpoint_->retry;
-    info.pwsi = &link.wsi_; // set before lws reports anything about the new wsi
-    link.tls_failure_.clear();
-    return lws_client_connect_via_info(&info) != nullptr;
-}
-
-int LinkOps::server_certificate(Link& link, const PeerVerdict& verdict) {
-    if (!verdict.ok) {
-        link.tls_failure_ = "server certificate refused: " + verdict.reason;
-    } else if (verdict.ski != link.expected_ski_) {
-        link.tls_failure_ = "server SKI " + verdict.ski + " is not the expected " + link.expected_ski_;
-    } else {
-        link.peer_fingerprint_ = verdict.fingerprint;
-        return 0;
-    }
-    spdlog::info("TLS to {}: {}", link.remote_, link.tls_failure_);
-    return 1;
-}
-
-int LinkOps::before_request(Link& link, lws* wsi) {
-    const auto* verdict = verdict_of(lws_get_ssl(wsi));
-    if (!verdict) {
-        link.tls_failure_ = "server certificate was not checked during the TLS handshake";
-        return -1;
-    }
-    if (!verdict->ok || verdict->ski != link.expected_ski_) {
-        if (link.tls_failure_.empty()) server_certificate(link, *verdict);
-        return -1;
-    }
-    return 0;
 }
 
 } // namespace detail

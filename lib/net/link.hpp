@@ -15,17 +15,9 @@
 #include "net/timer.hpp"
 #include "ship/connection.hpp" // ship::Role
 
-struct lws;
-
 namespace ship::net {
 
 class Link;
-
-namespace detail {
-struct StrandCore;
-struct LinkOps;
-class Endpoint;
-} // namespace detail
 
 // WebSocket close codes the transport itself uses (SHIP's own, 4001/4452/4500, come from lib/ship).
 inline constexpr std::uint16_t close_normal = 1000;
@@ -79,96 +71,53 @@ struct LinkSettings {
     std::chrono::seconds close_bound{5};
 };
 
-// Strand only, every member. Owned by the owner through shared_ptr; the transport keeps only its id.
+// Strand only, every member. Owned by the owner through shared_ptr; the transport keeps only its id. The
+// interface is what an owner (the hub, a test, the bench) may rely on; lib/net's libwebsockets Link is
+// `LwsLink` (net/lws_link.hpp), and unit tests drive owners with links of their own.
 class Link : public std::enable_shared_from_this<Link> {
 public:
-    ~Link(); // a still-open Link is cut with 1001 "going away", without callbacks
+    Link() = default;
+    virtual ~Link() = default; // a still-open Link is cut with 1001 "going away", without callbacks
     Link(const Link&) = delete;
     Link& operator=(const Link&) = delete;
 
-    std::uint64_t id() const { return id_; }
-    ship::Role role() const { return role_; }
+    virtual std::uint64_t id() const = 0;
+    virtual ship::Role role() const = 0;
     // The peer's SKI (40 lower-case hex) computed from its certificate during the TLS handshake. For a
     // dialled Link this is the expected SKI, which the handshake has verified once on_open arrives.
-    const std::string& peer_ski() const { return peer_ski_; }
+    virtual const std::string& peer_ski() const = 0;
     // SHA-256 of the peer's certificate (DER), 64 upper-case hex: how the SHIP Pairing Service names a
     // device before its SKI is known. Set with peer_ski().
-    const std::string& peer_fingerprint() const { return peer_fingerprint_; }
-    const std::string& remote_address() const { return remote_; } // "192.0.2.1:4711", "[fe80::1%eth0]:4711"
-    const std::string& path() const { return path_; }             // request path (the one that worked)
-    bool is_open() const { return state_ == State::open; }
-    bool is_closed() const { return state_ == State::closed; }
+    virtual const std::string& peer_fingerprint() const = 0;
+    virtual const std::string& remote_address() const = 0; // "192.0.2.1:4711", "[fe80::1%eth0]:4711"
+    virtual const std::string& path() const = 0;           // request path (the one that worked)
+    virtual bool is_open() const = 0;
+    virtual bool is_closed() const = 0;
 
     // One binary message; copied, queued, written when the socket is writable. False (and dropped) unless
     // the Link is open and not closing.
-    bool send(std::span<const std::uint8_t> message);
-    std::size_t queued_messages() const { return send_queue_.size(); }
+    virtual bool send(std::span<const std::uint8_t> message) = 0;
+    virtual std::size_t queued_messages() const = 0;
 
     // Idempotent, never blocks, never calls back synchronously. An open Link writes what is queued, then a
     // close frame with `code` and `reason` (cut to 123 bytes); a dial in flight is cancelled. on_closed
     // follows (by == local), asynchronously.
-    void close(std::uint16_t code, std::string_view reason);
+    virtual void close(std::uint16_t code, std::string_view reason) = 0;
     // As close(), but once what is queued is written the TCP connection closes without a WebSocket close
     // handshake; for a peer already told otherwise (SHIP connectionClose at daemon stop). lws keeps every
     // link awaiting a close ack in one sorted timeout list: 10 000 at once cost O(n²), seconds.
-    void close_at_once(std::uint16_t code, std::string_view reason);
+    virtual void close_at_once(std::uint16_t code, std::string_view reason) = 0;
 
     // Ends the Link without a close frame (TCP/TLS close only), the way OpenEEBUS refuses a link and ship-go
     // drops a loser; for peers scripted after those stacks. on_closed follows (by == local, code 1006).
-    void abort(std::string_view reason);
+    virtual void abort(std::string_view reason) = 0;
 
     // Asks the peer for a sign of life now: a PING, and no PONG within `bound` ends the Link as a ping
     // timeout does (by == transport, no close frame). For a link that may be dead while a newer one waits.
-    void probe(std::chrono::milliseconds bound);
+    virtual void probe(std::chrono::milliseconds bound) = 0;
 
     // The handler may be replaced (e.g. by a session adapter taking over); null silences the Link.
-    void set_handler(LinkHandler* handler) { handler_ = handler; }
-
-private:
-    friend struct detail::LinkOps;
-    enum class State { connecting, open, closing, closed };
-
-    Link(detail::StrandCore& core, detail::Endpoint& endpoint, ship::Role role, LinkHandler* handler);
-
-    detail::StrandCore* core_;
-    detail::Endpoint* endpoint_; // null once the endpoint is gone
-    std::uint64_t id_;
-    ship::Role role_;
-    LinkHandler* handler_;
-    State state_ = State::connecting;
-    lws* wsi_ = nullptr;
-    std::string peer_ski_, remote_, path_;
-    std::string peer_fingerprint_;
-
-    // receive side
-    std::vector<std::uint8_t> rx_;
-    bool in_message_ = false;
-
-    // send side: each entry has LWS_PRE bytes of headroom in front of the message
-    struct Outgoing {
-        std::vector<unsigned char> buffer;
-        std::size_t sent = 0; // payload bytes already handed to lws (fragmented sending)
-    };
-    std::deque<Outgoing> send_queue_;
-
-    // closing and the reason reported in on_closed
-    bool close_requested_ = false;
-    CloseInfo close_info_;
-    bool have_close_info_ = false;
-
-    // client dial
-    std::string host_, expected_ski_, dial_path_;
-    std::uint16_t port_ = 0;
-    bool retried_root_ = false;
-    std::string tls_failure_;
-
-    std::chrono::steady_clock::time_point last_valid_{}; // opened, or the last PONG
-    bool ping_requested_ = false;                        // the next writable callback sends a PING
-    bool probing_ = false;                               // a probe's PONG is awaited
-    bool aborting_ = false;                              // abort(): the wsi's callback answers -1
-    bool at_once_ = false; // close_at_once(): no wait for the peer's close frame
-    Timer timer_;          // connect timeout, then a probe's bound
-    Timer deliver_;        // deferred on_closed for closes that happen without an lws callback
+    virtual void set_handler(LinkHandler* handler) = 0;
 };
 
 } // namespace ship::net

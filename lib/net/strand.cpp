@@ -109,7 +109,7 @@ void StrandCore::finish() {
     if (running) loop.stop();
 }
 
-Link* StrandCore::find_link(lws* wsi) const {
+LwsLink* StrandCore::find_link(lws* wsi) const {
     if (!wsi) return nullptr;
     const auto id = reinterpret_cast<std::uintptr_t>(lws_get_opaque_user_data(wsi));
     if (!id) return nullptr;
