@@ -13,6 +13,8 @@
 #include "dbus_service.hpp"
 #include "fd_limit.hpp"
 #include "hub/hub.hpp"
+#include "hub/lws/lws_network.hpp"
+#include "hub/lws/strand_loop.hpp"
 #include "logging.hpp"
 #include "mdns/browser.hpp"
 #include "mdns/pairing_service.hpp"
@@ -162,7 +164,9 @@ int run(const Options& options, std::span<char* const> args) {
         if (publisher) publisher->set_register(on);
     };
 
-    hub::Hub hub(strand, config, std::move(trust));
+    hub::StrandLoop loop(strand);
+    hub::LwsNetwork network(strand, config);
+    hub::Hub hub(loop, network, config, std::move(trust));
     hub.start();
 
     std::unique_ptr<mdns::Browser> browser;

@@ -41,6 +41,8 @@ public:
     void leave(std::string_view reason);
 
     virtual bool in_data_exchange() const = 0;
+    // Which link carries it: unique among the connections of a node (the hub's table is keyed by it).
+    virtual std::uint64_t id() const = 0;
 
 protected:
     // Runs at most once per connection, from close().

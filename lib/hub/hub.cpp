@@ -1,6 +1,5 @@
 // The Hub made, started and stopped; its other work is in hub_<part>.cpp, one file per concern (hub.hpp).
 #include "hub/hub_internal.hpp"
-#include "net/strand.hpp"
 
 namespace ship::hub {
 
@@ -28,14 +27,15 @@ std::uint64_t now_us() {
         duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
 }
 
-Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
-    : strand_(strand)
+Hub::Hub(HubLoop& loop, Network& network, HubConfig config, TrustStore trust)
+    : loop_(loop)
+    , network_(network)
     , config_(std::move(config))
     , trust_(std::move(trust))
     , rules_(trust_)
-    , stop_(strand.stop_token())
-    , timers_(strand)
-    , closing_timers_(strand, net::Timer::Kind::shutdown)
+    , stop_(loop.stop_token())
+    , timers_(loop.timers())
+    , closing_timers_(loop.closing_timers())
     , random_(config_.random_seed ? SeededRandom(*config_.random_seed) : SeededRandom::from_entropy())
     , registry_(config_.local_ski, config_.rule, stop_)
     , scheduler_(
@@ -59,24 +59,16 @@ Hub::Hub(net::Strand& strand, HubConfig config, TrustStore trust)
                     if (it == peers_.end()) return std::string();
                     if (it->second.state == PeerState::received_pairing_request ||
                         it->second.state == PeerState::none)
-                        if (auto owner = registry_.find(ski))
-                            if (auto* c = dynamic_cast<PeerConnection*>(owner.get()))
-                                return "SHIP state " + std::string(c->ship_state()) +
-                                       (c->ship_state().find("pending") != std::string_view::npos
-                                            ? ": waiting for a trust decision"
-                                            : "");
+                        if (auto* c = owner_of(ski))
+                            return "SHIP state " + std::string(c->ship_state()) +
+                                   (c->ship_state().find("pending") != std::string_view::npos
+                                        ? ": waiting for a trust decision"
+                                        : "");
                     if (!it->second.last_error.empty()) return "last error: " + it->second.last_error;
                     return "peer state " + std::string(to_string(it->second.state));
                 })
-    , resolver_([&strand](std::function<void()> fn) { return strand.post(std::move(fn)); }) {
-    net::ClientConfig client;
-    client.certificate_pem = config_.certificate_pem;
-    client.private_key_pem = config_.private_key_pem;
-    client.tls12_only = config_.tls12_only;
-    client.link = config_.link;
-    client.connect_timeout = config_.connect_timeout;
-    client_ = std::make_unique<net::Client>(strand_, std::move(client));
-    strand_.on_stop([this] { shutdown(); });
+    , resolver_([&loop](std::function<void()> fn) { return loop.post(std::move(fn)); }) {
+    loop_.on_stop([this] { shutdown(); });
 }
 
 Hub::~Hub() {
@@ -84,35 +76,22 @@ Hub::~Hub() {
     connections_.clear();
     dial_attempts_.clear();
     held_links_.clear();
-    servers_.clear();
-    client_.reset();
+    network_.release();
 }
 
 void Hub::start() {
-    std::vector<std::string> addresses = config_.listen_addresses;
-    if (addresses.empty()) addresses.push_back(config_.listen_address);
-    net::ServerConfig server;
-    server.certificate_pem = config_.certificate_pem;
-    server.private_key_pem = config_.private_key_pem;
-    server.port = config_.port;
-    server.tls12_only = config_.tls12_only;
-    server.link = config_.link;
-    server.admit = [this](const std::shared_ptr<net::Link>& link) { return admit(link); };
-    server.refuse_in_tls = [this](const std::string& ski, const std::string& remote) {
+    ListenHooks hooks;
+    hooks.admit = [this](const std::shared_ptr<net::Link>& link) { return admit(link); };
+    hooks.refuse_in_tls = [this](const std::string& ski, const std::string& remote) {
         return refuse_in_tls(ski, remote);
     };
-    server.on_handshake_failed = [](const net::HandshakeFailure& failure) {
+    hooks.on_handshake_failed = [](const net::HandshakeFailure& failure) {
         // An empty address: the peer had already hung up (getpeername fails), e.g. a dial it abandoned.
         spdlog::warn("TLS handshake from {} refused: {}",
                      failure.remote_address.empty() ? "a peer already gone" : failure.remote_address,
                      failure.reason);
     };
-    for (const auto& address : addresses) {
-        server.listen_address = address;
-        // Port 0 picks one for the first address; the others share it, so the Port property is the port.
-        if (!servers_.empty()) server.port = servers_.front()->port();
-        servers_.push_back(std::make_unique<net::Server>(strand_, server));
-    }
+    network_.listen(std::move(hooks));
     std::string bound;
     for (const auto& a : listen_addresses())
         bound += (bound.empty() ? "" : ", ") + a;
@@ -129,14 +108,11 @@ void Hub::start() {
 }
 
 std::uint16_t Hub::port() const {
-    return servers_.empty() ? config_.port : servers_.front()->port();
+    return network_.port();
 }
 
 std::vector<std::string> Hub::listen_addresses() const {
-    std::vector<std::string> out;
-    for (const auto& server : servers_)
-        out.push_back(server->address());
-    return out;
+    return network_.addresses();
 }
 
 void Hub::shutdown() {
@@ -173,7 +149,7 @@ void Hub::shutdown() {
 }
 
 void Hub::maybe_finish() {
-    if (stopping_ && connections_.empty() && dial_attempts_.empty() && held_links_.empty()) strand_.finish();
+    if (stopping_ && connections_.empty() && dial_attempts_.empty() && held_links_.empty()) loop_.finish();
 }
 
 } // namespace ship::hub

@@ -22,11 +22,9 @@
 #include "hub/pairing_api.hpp"
 #include "hub/peer_connection.hpp"
 #include "hub/peer_rules.hpp"
+#include "hub/ports.hpp"
 #include "hub/registry.hpp"
-#include "hub/strand_timers.hpp"
 #include "hub/trust_store.hpp"
-#include "net/client.hpp"
-#include "net/server.hpp"
 
 namespace ship::hub {
 
@@ -68,11 +66,12 @@ struct HubConfig {
     std::function<void(bool)> on_auto_accept_changed;
 };
 
-// Strand only: construct it on the thread that made the Strand, before Strand::run(); it registers its stop
-// handler there. Stop: every connection gets one polite close, dials are cancelled, then Strand::finish().
+// Loop only: construct it on the loop's thread, before the loop runs; it registers its stop handler there.
+// Stop: every connection gets one polite close, dials are cancelled, then HubLoop::finish(). `loop` and
+// `network` outlive it (on the strand: StrandLoop and LwsNetwork, hub/lws/).
 class Hub final : public HubApi, public PairingApi, private PeerConnectionOwner {
 public:
-    Hub(net::Strand& strand, HubConfig config, TrustStore trust);
+    Hub(HubLoop& loop, Network& network, HubConfig config, TrustStore trust);
     ~Hub() override;
     Hub(const Hub&) = delete;
     Hub& operator=(const Hub&) = delete;
@@ -93,10 +92,10 @@ public:
     bool in_doubt(std::string_view ski) const {
         return doubts_.contains(ski);
     } // a double connection to settle
+    std::size_t pending_timers() const { return timers_.pending(); }
     std::optional<DoubleConnectionRule> learned_rule(const std::string& ski) const {
         return rules_.learned(ski);
     }
-    std::size_t pending_timers() const noexcept { return timers_.pending(); }
 
     // HubApi
     std::string local_ski() const override { return config_.local_ski; }
@@ -181,6 +180,8 @@ private:
                           bool peer_spoke);
     ship::ConnectionConfig sme_config(const std::string& ski) const;
     bool is_owner(const PeerConnection& connection) const;
+    // The connection that owns the slot of `ski` (alive), or null.
+    PeerConnection* owner_of(const std::string& ski) const;
     std::optional<PeerAddress> address_for(const std::string& ski) const;
 
     // Known peers (trusted, discovered or connected) and their D-Bus objects.
@@ -211,7 +212,8 @@ private:
     std::size_t trusted_connections() const;
     std::size_t trusted_handshakes();
 
-    net::Strand& strand_;
+    HubLoop& loop_;
+    Network& network_;
     HubConfig config_;
     TrustStore trust_;
     PeerRules rules_;
@@ -219,8 +221,8 @@ private:
     std::stop_token stop_;
     bool stopping_ = false;
 
-    StrandTimers timers_;
-    StrandTimers closing_timers_; // still firing while the daemon stops: the SMEs' close bounds
+    TimerService& timers_;
+    TimerService& closing_timers_; // still firing while the daemon stops: the SMEs' close bounds
     SeededRandom random_;
     Registry registry_;
     DialScheduler scheduler_;
@@ -237,8 +239,6 @@ private:
     ContestTimes contest_times_;
     std::map<std::string, Doubt, std::less<>> doubts_;
 
-    std::unique_ptr<net::Client> client_;
-    std::vector<std::unique_ptr<net::Server>> servers_; // one per listen address, all on one port
     ConnectRequests connects_;
     // The address of a Connect whose dial failed, kept in memory (never stored) and dialled only while no
     // other address is known: the retry policy still reaches a peer that was not up yet.

@@ -22,8 +22,7 @@ net::Admission Hub::admit(const std::shared_ptr<net::Link>& link) {
                      link->remote_address(), short_ski(ski), config_.max_handshakes);
         return net::Admission::refuse("too many SHIP handshakes in progress");
     }
-    auto owner = registry_.find(ski);
-    auto* registered = owner ? dynamic_cast<PeerConnection*>(owner.get()) : nullptr;
+    auto* registered = owner_of(ski);
     if (registered && registered->in_data_exchange()) {
         // Never replaced by one that is not further along; refused before the upgrade, so no stack counts it
         // as a connection. A peer that rebooted dials again while its old link still looks open here: that
@@ -37,10 +36,10 @@ net::Admission Hub::admit(const std::shared_ptr<net::Link>& link) {
     if (registered || scheduler_.is_dialling(ski) || has_contending(ski)) {
         // Two links to one peer: decide now only if the peer's rule lets us (a sure loser is refused before
         // the upgrade); otherwise hold this one, unbuilt, while the peer's own decision can still come.
-        const auto verdict = judge(config_.local_ski, ski, config_.rule, rules_.learned(ski),
-                                   contest_view(ski, ContestLink{link->id(), Direction::incoming,
-                                                                 std::chrono::steady_clock::now(), false}),
-                                   std::chrono::steady_clock::now(), contest_times_);
+        const auto verdict =
+            judge(config_.local_ski, ski, config_.rule, rules_.learned(ski),
+                  contest_view(ski, ContestLink{link->id(), Direction::incoming, timers_.now(), false}),
+                  timers_.now(), contest_times_);
         if ((verdict.kind == Judgement::Kind::keep_link && verdict.link != link->id()) ||
             verdict.kind == Judgement::Kind::keep_dial) {
             spdlog::info("refused SHIP connection from {} ({}): double connection, {}",

@@ -60,8 +60,7 @@ Result Hub::untrust(std::string_view input) {
     unproven_addresses_.erase(ski);
     connects_.finish(ski,
                      error(ErrorCode::not_trusted, "peer " + ski + " was untrusted before it connected"));
-    if (auto owner = registry_.find(ski))
-        if (auto* c = dynamic_cast<PeerConnection*>(owner.get())) c->remove_trust();
+    if (auto* c = owner_of(ski)) c->remove_trust();
     end_doubt(ski);
     for (const auto& [id, h] : held_links_)
         if (h->contending && h->link->peer_ski() == ski) {
@@ -126,8 +125,7 @@ Result Hub::cancel_pairing(std::string_view input) {
     std::string ski;
     if (auto e = parse_ski(input, ski)) return e;
     if (stopping_) return error(ErrorCode::shutting_down, "shipd is shutting down");
-    auto owner = registry_.find(ski);
-    auto* c = owner ? dynamic_cast<PeerConnection*>(owner.get()) : nullptr;
+    auto* c = owner_of(ski);
     const bool pending = c && c->awaiting_trust();
     if (!pending && !trust_.is_trusted(ski))
         return error(ErrorCode::unknown_peer, "no pairing with " + ski + " is pending");
@@ -164,8 +162,7 @@ Result Hub::send_data(std::string_view input, std::string_view json) {
             return shape("\"datagram\" has no \"" + std::string(part) + "\"");
         if (!member->value.IsObject()) return shape("\"" + std::string(part) + "\" is not an object");
     }
-    auto owner = registry_.find(ski);
-    auto* c = owner ? dynamic_cast<PeerConnection*>(owner.get()) : nullptr;
+    auto* c = owner_of(ski);
     if (!c || !registry_.is_confirmed(ski) || !c->in_data_exchange())
         return error(ErrorCode::not_connected, "peer " + ski + " is not connected");
     if (auto e = c->send_data(json)) return e;

@@ -19,6 +19,13 @@ bool Hub::is_owner(const PeerConnection& connection) const {
     return registry_.find(connection.ski()).get() == &connection;
 }
 
+PeerConnection* Hub::owner_of(const std::string& ski) const {
+    auto owner = registry_.find(ski);
+    if (!owner) return nullptr;
+    auto it = connections_.find(owner->id());
+    return it != connections_.end() && it->second.get() == owner.get() ? it->second.get() : nullptr;
+}
+
 void Hub::on_state(PeerConnection& connection, PeerState state, const std::string& error) {
     if (!is_owner(connection)) return;
     auto& rec = record(connection.ski());

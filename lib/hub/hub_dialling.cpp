@@ -100,7 +100,7 @@ bool Hub::dial_next(const std::shared_ptr<DialAttempt>& attempt) {
         request.path = candidate.path.empty() ? "/ship/" : candidate.path;
         request.expected_ski = ski;
         attempt->early.clear();
-        attempt->link = client_->dial(request, *attempt);
+        attempt->link = network_.dial(request, *attempt);
         if (attempt->link) {
             spdlog::debug("dialling {} at {}:{}{}", short_ski(ski), candidate.host, candidate.port,
                           request.path);

@@ -24,10 +24,9 @@ bool Hub::has_contending(const std::string& ski) const {
 }
 
 void Hub::begin_doubt(const std::string& ski) {
-    auto [it, fresh] = doubts_.try_emplace(ski, Doubt{std::chrono::steady_clock::now()});
+    auto [it, fresh] = doubts_.try_emplace(ski, Doubt{timers_.now()});
     // The registered one waits too: it must not reach data exchange only to be dropped by the peer.
-    if (auto owner = registry_.find(ski))
-        if (auto* c = dynamic_cast<PeerConnection*>(owner.get()); c && !c->in_data_exchange()) c->pause();
+    if (auto* c = owner_of(ski); c && !c->in_data_exchange()) c->pause();
     if (fresh) {
         const auto learned = rules_.learned(ski);
         spdlog::info("SHIP {}: double connection; the peer's rule is {}", short_ski(ski),
@@ -56,10 +55,9 @@ void Hub::end_doubt(const std::string& ski) {
 Contest Hub::contest_view(const std::string& ski, std::optional<ContestLink> extra) const {
     Contest view;
     const auto doubt = doubts_.find(ski);
-    view.since = doubt != doubts_.end() ? doubt->second.since : std::chrono::steady_clock::now();
-    if (auto owner = registry_.find(ski))
-        if (const auto* c = dynamic_cast<const PeerConnection*>(owner.get()))
-            view.links.push_back({c->id(), c->direction(), c->arrived(), c->in_data_exchange()});
+    view.since = doubt != doubts_.end() ? doubt->second.since : timers_.now();
+    if (const auto* c = owner_of(ski))
+        view.links.push_back({c->id(), c->direction(), c->arrived(), c->in_data_exchange()});
     for (const auto& [id, h] : held_links_)
         if (h->contending && h->link->peer_ski() == ski)
             view.links.push_back({id, h->direction, h->arrived, false});
@@ -72,7 +70,7 @@ void Hub::contest(const std::string& ski) {
     auto doubt = doubts_.find(ski);
     if (doubt == doubts_.end() || stopping_) return;
     const util::LogScope scope(ski);
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = timers_.now();
     const auto learned = rules_.learned(ski);
     const auto view = contest_view(ski, std::nullopt);
     const auto verdict = judge(config_.local_ski, ski, config_.rule, learned, view, now, contest_times_);
@@ -122,7 +120,7 @@ void Hub::contest(const std::string& ski) {
                  verdict.why);
     // Losers first, so that the registry sees no alive owner when the winner is offered.
     if (auto owner = registry_.find(ski)) {
-        auto* c = dynamic_cast<PeerConnection*>(owner.get());
+        auto* c = owner_of(ski);
         if (verdict.kind == Judgement::Kind::keep_link && !winner && c && c->id() == verdict.link)
             c->resume();
         else

@@ -91,7 +91,7 @@ public:
     Direction direction;
     std::vector<std::vector<std::uint8_t>> early;
     bool contending = false;
-    SteadyTime arrived = std::chrono::steady_clock::now();
+    SteadyTime arrived = hub_.timers_.now();
     std::optional<PeerAddress> dialled_address; // outgoing: where our dial reached it
 };
 

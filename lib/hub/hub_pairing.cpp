@@ -211,8 +211,7 @@ std::vector<PairingRequest> Hub::pairing_requests() const {
 }
 
 PeerConnection* Hub::pending_connection(const std::string& ski) {
-    auto owner = registry_.find(ski);
-    auto* c = owner ? dynamic_cast<PeerConnection*>(owner.get()) : nullptr;
+    auto* c = owner_of(ski);
     return c && c->awaiting_trust() ? c : nullptr;
 }
 

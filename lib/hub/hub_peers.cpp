@@ -49,21 +49,19 @@ void Hub::refresh_record(const std::string& ski) {
         }
     }
     rec.blocked = trust_.is_blocked(ski);
-    if (auto owner = registry_.find(ski)) {
-        if (auto* c = dynamic_cast<PeerConnection*>(owner.get())) {
-            // Who is asking: an incoming peer's address is where its connection comes from (from the first
-            // byte on), whatever it announces over mDNS.
-            if (c->direction() == Direction::incoming)
-                if (auto [host, port] = split_host_port(c->link().remote_address()); !host.empty()) {
-                    rec.host = std::move(host);
-                    rec.port = port;
-                }
-            const auto& s = c->stats();
-            rec.messages_in = s.messages_in;
-            rec.messages_out = s.messages_out;
-            rec.bytes_in = s.bytes_in;
-            rec.bytes_out = s.bytes_out;
-        }
+    if (auto* c = owner_of(ski)) {
+        // Who is asking: an incoming peer's address is where its connection comes from (from the first
+        // byte on), whatever it announces over mDNS.
+        if (c->direction() == Direction::incoming)
+            if (auto [host, port] = split_host_port(c->link().remote_address()); !host.empty()) {
+                rec.host = std::move(host);
+                rec.port = port;
+            }
+        const auto& s = c->stats();
+        rec.messages_in = s.messages_in;
+        rec.messages_out = s.messages_out;
+        rec.bytes_in = s.bytes_in;
+        rec.bytes_out = s.bytes_out;
     }
 }
 
@@ -84,13 +82,12 @@ std::vector<PeerInfo> Hub::list_peers() const {
     for (const auto& [ski, rec] : peers_) {
         PeerInfo info = rec;
         info.trusted = trust_.is_trusted(ski);
-        if (auto owner = registry_.find(ski))
-            if (auto* c = dynamic_cast<PeerConnection*>(owner.get())) {
-                info.messages_in = c->stats().messages_in;
-                info.messages_out = c->stats().messages_out;
-                info.bytes_in = c->stats().bytes_in;
-                info.bytes_out = c->stats().bytes_out;
-            }
+        if (auto* c = owner_of(ski)) {
+            info.messages_in = c->stats().messages_in;
+            info.messages_out = c->stats().messages_out;
+            info.bytes_in = c->stats().bytes_in;
+            info.bytes_out = c->stats().bytes_out;
+        }
         out.push_back(std::move(info));
     }
     return out;

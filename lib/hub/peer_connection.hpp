@@ -87,7 +87,7 @@ public:
     bool in_data_exchange() const override { return sme_.in_data_exchange(); }
     bool started() const noexcept { return started_; }
     const net::Link& link() const { return *link_; }
-    std::uint64_t id() const { return link_->id(); }
+    std::uint64_t id() const override { return link_->id(); }
     PeerState state() const noexcept { return state_; }
     const std::string& error() const noexcept { return error_; }
     const PeerStats& stats() const noexcept { return stats_; }

@@ -20,6 +20,8 @@ public:
     virtual Clock::time_point now() const = 0;
     virtual Id schedule(std::chrono::milliseconds delay, std::function<void()> callback) = 0;
     virtual void cancel(Id id) = 0;
+    // Timers scheduled and not yet fired or cancelled (tests and diagnostics: nothing left armed at stop).
+    virtual std::size_t pending() const = 0;
 };
 
 class RandomSource {

@@ -301,8 +301,10 @@ Node::Node(std::string name, tls::Identity identity, NodeOptions options)
     config.random_seed = options.seed;
 
     // Built on this thread before run(): the thread that made the Strand counts as the strand until then.
+    loop_ = std::make_unique<StrandLoop>(*strand_);
+    network_ = std::make_unique<LwsNetwork>(*strand_, config);
     hub_ = std::make_unique<Hub>(
-        *strand_, std::move(config),
+        *loop_, *network_, std::move(config),
         TrustStore::load(state_.path(), [strand = strand_.get()](std::function<void()> fn) {
             strand->post(std::move(fn));
         }));
@@ -321,6 +323,8 @@ Node::~Node() {
     stop();
     timers_.clear();
     hub_.reset(); // parked strand: this thread may drop what lived on it (Strand contract 5)
+    network_.reset();
+    loop_.reset();
     strand_.reset();
 }
 

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "hub/hub.hpp"
+#include "hub/lws/lws_network.hpp"
+#include "hub/lws/strand_loop.hpp"
 #include "net/client.hpp"
 #include "net/link.hpp"
 #include "net/strand.hpp"
@@ -225,6 +227,8 @@ private:
     std::stop_source stop_;
     std::unique_ptr<net::Strand> strand_;
     std::unique_ptr<EventLog> log_;
+    std::unique_ptr<StrandLoop> loop_;
+    std::unique_ptr<LwsNetwork> network_;
     std::unique_ptr<Hub> hub_;
     std::vector<std::unique_ptr<net::Timer>> timers_; // at(); strand only
     std::uint16_t port_ = 0;

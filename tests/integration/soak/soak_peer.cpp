@@ -14,6 +14,8 @@
 #include <spdlog/spdlog.h>
 
 #include "hub/hub.hpp"
+#include "hub/lws/lws_network.hpp"
+#include "hub/lws/strand_loop.hpp"
 #include "net/strand.hpp"
 #include "tls/identity.hpp"
 
@@ -42,7 +44,9 @@ int main(int argc, char** argv) {
         config.listen_address = "127.0.0.1";
         config.port = port;
         config.random_seed = std::stoull(argv[6]);
-        ship::hub::Hub hub(strand, config,
+        ship::hub::StrandLoop loop(strand);
+        ship::hub::LwsNetwork network(strand, config);
+        ship::hub::Hub hub(loop, network, config,
                            ship::hub::TrustStore::load(
                                state, [&strand](std::function<void()> fn) { strand.post(std::move(fn)); }));
         hub.start();

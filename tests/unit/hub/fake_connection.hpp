@@ -18,6 +18,7 @@ public:
         , serial(number) {}
 
     bool in_data_exchange() const override { return data_exchange; }
+    std::uint64_t id() const override { return static_cast<std::uint64_t>(serial); }
 
     int serial;
     bool data_exchange = false;

@@ -52,7 +52,7 @@ public:
         }
     }
 
-    std::size_t pending() const { return timers_.size(); }
+    std::size_t pending() const override { return timers_.size(); }
     std::chrono::milliseconds last_delay() const { return last_delay_; }
     void ignore_cancel(bool on) { ignore_cancel_ = on; }
     std::chrono::milliseconds elapsed() const {

@@ -1,4 +1,4 @@
-#include "hub/strand_timers.hpp"
+#include "hub/lws/strand_timers.hpp"
 
 namespace ship::hub {
 

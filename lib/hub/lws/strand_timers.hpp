@@ -25,7 +25,7 @@ public:
     Clock::time_point now() const override { return Clock::now(); }
     Id schedule(std::chrono::milliseconds delay, std::function<void()> callback) override;
     void cancel(Id id) override { timers_.erase(id); }
-    std::size_t pending() const noexcept { return timers_.size(); }
+    std::size_t pending() const override { return timers_.size(); }
 
 private:
     net::Strand& strand_;
