@@ -24,11 +24,6 @@ Decision Registry::decide(const std::string& ski, Direction direction, bool pass
     return should_keep_new(local_ski_, ski, existing, direction, rule_, passive_wait_over);
 }
 
-bool Registry::would_accept(const std::string& ski, Direction direction) const {
-    if (stop_.stop_requested()) return false;
-    return decide(ski, direction) != Decision::keep_existing;
-}
-
 Registry::SwapResult Registry::swap(const std::string& ski, Direction direction, const Build& build,
                                     bool passive_wait_over) {
     SwapResult result;

@@ -22,7 +22,7 @@ namespace ship::hub {
 // fields below. Per SKI those two strictly alternate, starting with connected.
 //
 // The smaller-SKI (passive) side of the spec rule: swap answers Decision::defer and builds nothing. The hub
-// keeps the new transport aside unbuilt (PassiveWaits) and asks swap again
+// keeps the new transport aside unbuilt (a held link, hub/peer_rules.hpp) and asks swap again
 //   - when remove_if_matches says the owner went: the slot is then empty, so the held one is built;
 //   - after passive_wait (3 s), with passive_wait_over = true: the most recent connection then wins;
 //   - never, if the peer closed the held transport meanwhile (the larger SKI chose the other one).
@@ -62,10 +62,6 @@ public:
 
     // The rule applied to the current slot of `ski` (a closing owner counts as absent).
     Decision decide(const std::string& ski, Direction direction, bool passive_wait_over = false) const;
-
-    // For the TLS verify step: false if a connection in `direction` would lose at once, so the transport can
-    // refuse it before the upgrade. True also for defer. False after stop.
-    bool would_accept(const std::string& ski, Direction direction) const;
 
     // Applies the rule and, only if the new connection wins, calls build() and registers the result.
     SwapResult swap(const std::string& ski, Direction direction, const Build& build,

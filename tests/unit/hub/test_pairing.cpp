@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <random>
 
+#include "../util/owner_queue.hpp"
 #include "hub/pairing.hpp"
 #include "hub/trust_store.hpp"
 #include "manual_timers.hpp"
-#include "../util/owner_queue.hpp"
 #include "util/atomic_file.hpp"
 
 using namespace std::chrono_literals;

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <system_error>
 
-#include "hub/trust_store.hpp"
 #include "../util/owner_queue.hpp"
+#include "hub/trust_store.hpp"
 #include "util/atomic_file.hpp"
 
 using namespace ship::hub;
