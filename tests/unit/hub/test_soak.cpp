@@ -207,8 +207,10 @@ Outcome run_schedule(std::uint64_t seed, DoubleConnectionRule rule) {
 
 } // namespace
 
-// Mutations this catches (tests/unit/hub/README.md): remove_if_matches saying `owned` for a replaced
-// connection, or never; should_keep_new's legacy branch inverted.
+// Mutations tried (2026-12-03) and caught: remove_if_matches freeing the slot for a connection that no longer
+// owns it (seed 115), or never saying `owned` (seed 2); should_keep_new's legacy branch inverted (seed 6488).
+// Not caught: should_keep_new's spec branch keeping the existing link (the hub then learns and follows the
+// peer's decisions), confirm_connected ignoring the owner (only the owner reaches data exchange here).
 TEST_CASE("soak: the real Hub keeps ownership consistent over seeded schedules", "[soak]") {
     const unsigned n = schedules();
     int connects = 0, double_closes = 0, peer_rule_closes = 0;
