@@ -5,15 +5,13 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "net/timer.hpp"
-#include "ship/connection.hpp" // ship::Role
+#include "util/role.hpp"
 
 namespace ship::net {
 

@@ -27,7 +27,7 @@ struct StrandOptions {
 //  2. From then on closures handed to post() are discarded without running (also those queued before the
 //     stop but not yet run) — destroyed on the strand — and Timers of kind `normal` never fire again.
 //  3. Once, on the strand, the handler given to on_stop() runs. It starts the polite closes (Link::close,
-//     ShipSession::close), cancels in-flight dials and refuses new work. Link events (opened, message,
+//     the SHIP close of each connection), cancels in-flight dials and refuses new work. Link events (opened, message,
 //     closed) keep being delivered, and Timers of kind `shutdown` keep firing, so a close handshake can
 //     finish. New incoming connections are refused (HTTP 503) and Client::dial returns null.
 //  4. The owner calls finish() when its last connection reported closed. run() returns at finish(), or when

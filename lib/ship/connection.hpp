@@ -14,11 +14,9 @@
 
 #include "ship/frame.hpp"
 #include "ship/peer_state.hpp"
+#include "util/role.hpp"
 
 namespace ship {
-
-// client = we dialled, server = we accepted. Role is per connection, never per node.
-enum class Role { client, server };
 
 using Duration = std::chrono::milliseconds;
 // The owner's monotonic clock reading, passed in; the connection never reads a clock itself.

@@ -4,6 +4,8 @@
 
 #include <rapidjson/document.h>
 
+#include "hub/peer_connection.hpp"
+
 namespace ship::bench {
 
 namespace {
@@ -22,7 +24,7 @@ std::string datagram(std::uint64_t counter) {
            R"(,"cmdClassifier":"read"},"payload":{"cmd":[{"nodeManagementDetailedDiscoveryData":{}}]}}})";
 }
 
-// The dial needs a handler until the ShipSession takes the Link over, which happens before any event.
+// The dial needs a handler until the PeerConnection takes the Link over, which happens before any event.
 struct NoHandler final : net::LinkHandler {
     void on_open(net::Link&) override {}
     void on_message(net::Link&, std::vector<std::uint8_t>) override {}
@@ -32,7 +34,8 @@ NoHandler no_handler;
 
 } // namespace
 
-struct LoadRun::Slot final : net::ShipSessionEvents {
+// One load connection, driven by the daemon's own PeerConnection (the same SME driver as shipd's).
+struct LoadRun::Slot final : hub::PeerConnectionOwner {
     enum class Phase { handshake, sending, held, closing, finished };
 
     Slot(LoadRun& owner, std::size_t position)
@@ -40,7 +43,10 @@ struct LoadRun::Slot final : net::ShipSessionEvents {
         , index(position)
         , flush_poll(owner.strand_) {}
 
-    void on_completed(net::ShipSession&) override {
+    void on_state(hub::PeerConnection&, PeerState, const std::string&) override {}
+    void on_ship_id(hub::PeerConnection&, const std::string&) override {}
+
+    void on_completed(hub::PeerConnection&) override {
         const auto now = Clock::now();
         run.result_.completed++;
         run.result_.handshake_ms.push_back(std::chrono::duration<double, std::milli>(now - started).count());
@@ -62,7 +68,7 @@ struct LoadRun::Slot final : net::ShipSessionEvents {
 
     bool send_one() {
         if (auto error = session->send_data(datagram(now_ns()))) {
-            fail("send_data: " + *error);
+            fail("send_data: " + error->message);
             return false;
         }
         run.result_.messages_sent++;
@@ -95,18 +101,19 @@ struct LoadRun::Slot final : net::ShipSessionEvents {
             run.finished(*this);
         } else {
             phase = Phase::closing;
-            session->close("shipbench done");
+            session->close(ship::close_code_ship, "shipbench done");
         }
     }
 
-    void on_data(net::ShipSession&, const std::string& json) override { run.received(json); }
+    void on_data(hub::PeerConnection&, const std::string& json) override { run.received(json); }
 
-    void on_ended(net::ShipSession&, const std::string& ship_reason, const net::CloseInfo& info) override {
+    void on_ended(hub::PeerConnection& connection, const net::CloseInfo& info) override {
         flush_poll.cancel();
+        ended = true;
         switch (phase) {
         case Phase::handshake:
         case Phase::sending: {
-            std::string reason = ship_reason.empty() ? info.reason : ship_reason;
+            std::string reason = connection.end_description(info.reason);
             if (reason.empty()) reason = "closed by " + std::string(net::to_string(info.by));
             fail(reason);
             break;
@@ -135,13 +142,15 @@ struct LoadRun::Slot final : net::ShipSessionEvents {
     std::size_t sent = 0;
     Clock::time_point started{};
     std::unique_ptr<net::Client> client; // outlives its Link
-    std::unique_ptr<net::ShipSession> session;
+    std::unique_ptr<hub::PeerConnection> session;
+    bool ended = false; // the socket is gone
     net::Timer flush_poll;
 };
 
 LoadRun::LoadRun(net::Strand& strand, LoadPlan plan, std::vector<tls::Identity> identities,
                  std::function<void()> done)
     : strand_(strand)
+    , ship_timers_(strand, net::Timer::Kind::shutdown)
     , plan_(std::move(plan))
     , identities_(std::move(identities))
     , done_(std::move(done))
@@ -195,7 +204,8 @@ void LoadRun::launch_next() {
     ship::ConnectionConfig ship_config;
     ship_config.own_ship_id = "shipbench-" + std::to_string(slot.index);
     ship_config.peer_trusted = true;
-    slot.session = std::make_unique<net::ShipSession>(strand_, std::move(link), std::move(ship_config), slot);
+    slot.session = std::make_unique<hub::PeerConnection>(ship_timers_, slot, std::move(link),
+                                                         hub::Direction::outgoing, std::move(ship_config));
 }
 
 void LoadRun::settled(Slot&) {
@@ -240,7 +250,7 @@ void LoadRun::check_done() {
 
 std::size_t LoadRun::open_sessions() const {
     return static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.end(), [](const auto& slot) {
-        return slot->session && !slot->session->ended();
+        return slot->session && !slot->ended;
     }));
 }
 

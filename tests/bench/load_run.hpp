@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "hub/lws/strand_timers.hpp"
 #include "net/client.hpp"
-#include "net/ship_session.hpp"
 #include "net/strand.hpp"
 #include "net/timer.hpp"
 #include "tls/identity.hpp"
@@ -70,6 +70,8 @@ private:
     void check_done();
 
     net::Strand& strand_;
+    // The connections' SHIP deadlines; kind shutdown, so the close bounds still run while the strand drains.
+    hub::StrandTimers ship_timers_;
     LoadPlan plan_;
     std::vector<tls::Identity> identities_;
     std::function<void()> done_;

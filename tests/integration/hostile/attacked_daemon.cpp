@@ -52,12 +52,18 @@ Bystander::Bystander(std::uint16_t port, const std::string& daemon_ski)
         ship::ConnectionConfig config;
         config.own_ship_id = "hostile-bystander";
         config.peer_trusted = true;
-        strand_.keep(std::make_shared<net::ShipSession>(strand_.strand(), link, config, *this));
+        // Kind shutdown: the SME's close bounds still run while the strand drains at the end.
+        timers_ = std::make_unique<hub::StrandTimers>(strand_.strand(), net::Timer::Kind::shutdown);
+        connection_ = std::make_unique<hub::PeerConnection>(*timers_, *this, link, hub::Direction::outgoing,
+                                                            std::move(config));
     });
 }
 
 Bystander::~Bystander() {
     strand_.stop_and_join(); // no callback into this object after this line
+    // The strand is gone: nothing can run on it any more, so the connection and its timers go here.
+    connection_.reset();
+    timers_.reset();
 }
 
 bool Bystander::wait_completed(std::chrono::milliseconds timeout) {
@@ -81,21 +87,22 @@ std::string Bystander::end_reason() {
     return ended_.value_or("");
 }
 
-void Bystander::on_completed(net::ShipSession&) {
+void Bystander::on_completed(hub::PeerConnection&) {
     std::lock_guard lock(mutex_);
     completed_ = true;
     changed_.notify_all();
 }
 
-void Bystander::on_data(net::ShipSession&, const std::string&) {
+void Bystander::on_data(hub::PeerConnection&, const std::string&) {
     std::lock_guard lock(mutex_);
     ++data_;
     changed_.notify_all();
 }
 
-void Bystander::on_ended(net::ShipSession&, const std::string& reason, const net::CloseInfo& info) {
+void Bystander::on_ended(hub::PeerConnection& connection, const net::CloseInfo& info) {
     std::lock_guard lock(mutex_);
-    ended_ = reason + " (close " + std::to_string(info.code) + " " + info.reason + ")";
+    ended_ = connection.end_description(info.reason) + " (close " + std::to_string(info.code) + " " +
+             info.reason + ")";
     changed_.notify_all();
 }
 

@@ -15,7 +15,8 @@
 #include "../daemon/dbus_test_support.hpp"
 #include "../net/harness.hpp"
 #include "../shipd/shipd_process.hpp"
-#include "net/ship_session.hpp"
+#include "hub/lws/strand_timers.hpp"
+#include "hub/peer_connection.hpp"
 
 namespace ship::test::hostile {
 
@@ -30,9 +31,9 @@ bool sanitized_build();
 // VmRSS of a process in KiB (0 if it is gone).
 long rss_kib(pid_t pid);
 
-// A SHIP client on its own strand thread (lib/net Client + ShipSession), dialled to shipd and kept in data
-// exchange. Queries are thread-safe.
-class Bystander final : public net::ShipSessionEvents {
+// A SHIP client on its own strand thread (lib/net Client + the daemon's own PeerConnection), dialled to
+// shipd and kept in data exchange. Queries are thread-safe.
+class Bystander final : public hub::PeerConnectionOwner {
 public:
     Bystander(std::uint16_t port, const std::string& daemon_ski);
     ~Bystander() override;
@@ -43,13 +44,17 @@ public:
     bool ended();
     std::string end_reason();
 
-    void on_completed(net::ShipSession&) override;
-    void on_data(net::ShipSession&, const std::string& json) override;
-    void on_ended(net::ShipSession&, const std::string& reason, const net::CloseInfo& info) override;
+    void on_state(hub::PeerConnection&, PeerState, const std::string&) override {}
+    void on_ship_id(hub::PeerConnection&, const std::string&) override {}
+    void on_completed(hub::PeerConnection&) override;
+    void on_data(hub::PeerConnection&, const std::string& json) override;
+    void on_ended(hub::PeerConnection& connection, const net::CloseInfo& info) override;
 
 private:
     tls::Identity identity_;
     net::test::StrandThread strand_;
+    std::unique_ptr<hub::StrandTimers> timers_;         // strand only
+    std::unique_ptr<hub::PeerConnection> connection_;   // strand only
     std::mutex mutex_;
     std::condition_variable changed_;
     bool completed_ = false;

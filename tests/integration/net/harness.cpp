@@ -32,11 +32,17 @@ const bool log_levels_loaded = [] {
 StrandThread::StrandThread(StrandOptions options)
     : strand_(std::make_unique<Strand>(stop_.get_token(), options)) {
     thread_ = std::thread([this] { strand_->run(); });
+    // Until run() has started the strand is parked and counts as "on the strand" from every thread: a
+    // test's first check must see it running.
+    call([] {});
 }
 
 StrandThread::~StrandThread() {
     stop_and_join();
-    kept_.clear(); // parked strand: safe from this thread (Strand contract 5)
+    // Parked strand: safe from this thread (Strand contract 5). Newest first, like locals: what was kept
+    // later may use what was kept before it (a connection its timer service).
+    while (!kept_.empty())
+        kept_.pop_back();
     strand_.reset();
 }
 

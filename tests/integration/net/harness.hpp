@@ -58,7 +58,8 @@ public:
             return object.get();
         });
     }
-    void keep(std::shared_ptr<void> object) { kept_.push_back(std::move(object)); } // strand only
+    // Strand only. Kept objects live until the StrandThread goes, destroyed newest first.
+    void keep(std::shared_ptr<void> object) { kept_.push_back(std::move(object)); }
     Recorder& recorder();                                                           // any thread
 
     void stop_and_join();

@@ -214,7 +214,7 @@ TEST_CASE("a text frame closes the connection with 1003", "[net][integration]") 
 
 TEST_CASE("a 1-byte message is delivered to the owner, who judges it", "[net][integration]") {
     // The transport does not interpret content: SHIP's "shorter than 2 bytes" rule is the session's
-    // (ShipSession / ship::Connection) to apply, with the SHIP close code.
+    // (ship::Connection, driven by hub::PeerConnection) to apply, with the SHIP close code.
     LivePair pair;
     auto& rec = pair.st.recorder();
     auto [link, accepted] = pair.second_connection(rec);

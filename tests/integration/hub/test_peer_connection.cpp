@@ -1,41 +1,44 @@
-// ShipSession: the SHIP handshake (CMI, hello, protocol handshake, PIN, access methods) over real TLS
-// WebSockets in both directions, data both ways, the polite close, and SHIP judging short messages.
+// PeerConnection, the one driver of a ship::Connection: the SHIP handshake (CMI, hello, protocol handshake,
+// PIN, access methods) over real TLS WebSockets in both directions, data both ways, the polite close, and
+// SHIP judging short messages — lib/net links and the hub's strand timers, no Hub.
 #include <catch2/catch.hpp>
 
-#include "harness.hpp"
-#include "net/ship_session.hpp"
+#include "../net/harness.hpp"
+#include "hub/lws/strand_timers.hpp"
+#include "hub/peer_connection.hpp"
 
 using namespace ship::net;
 using namespace ship::net::test;
+using ship::hub::PeerConnection;
 
 namespace {
 
-// Thread-safe record of one session's events.
-class SessionRecorder : public ShipSessionEvents {
+// Thread-safe record of one connection's events.
+class SessionRecorder : public ship::hub::PeerConnectionOwner {
 public:
-    void on_state(ShipSession&, ship::PeerState state, const std::string&) override {
+    void on_state(PeerConnection&, ship::PeerState state, const std::string&) override {
         std::lock_guard lock(mutex_);
         states_.push_back(state);
         changed_.notify_all();
     }
-    void on_ship_id(ShipSession&, const std::string& id) override {
+    void on_ship_id(PeerConnection&, const std::string& id) override {
         std::lock_guard lock(mutex_);
         ship_id_ = id;
         changed_.notify_all();
     }
-    void on_completed(ShipSession&) override {
+    void on_completed(PeerConnection&) override {
         std::lock_guard lock(mutex_);
         completed_ = true;
         changed_.notify_all();
     }
-    void on_data(ShipSession&, const std::string& json) override {
+    void on_data(PeerConnection&, const std::string& json) override {
         std::lock_guard lock(mutex_);
         data_.push_back(json);
         changed_.notify_all();
     }
-    void on_ended(ShipSession&, const std::string& reason, const CloseInfo& info) override {
+    void on_ended(PeerConnection& connection, const CloseInfo& info) override {
         std::lock_guard lock(mutex_);
-        ended_ = std::make_pair(reason, info);
+        ended_ = std::make_pair(connection.end_description(info.reason), info);
         changed_.notify_all();
     }
 
@@ -88,19 +91,21 @@ ship::ConnectionConfig session_config(const std::string& ship_id) {
     return config;
 }
 
-// A SHIP node: a server that runs a ShipSession on every accepted Link, and a client to dial with.
+// A SHIP node: a server that runs a PeerConnection on every accepted Link, and a client to dial with.
 struct Node {
     Node(StrandThread& thread, const std::string& name)
         : st(thread)
         , identity(make_identity(name))
         , ship_id("shipd-test-" + name) {
         st.call([&] {
+            timers = std::make_shared<ship::hub::StrandTimers>(st.strand(), Timer::Kind::shutdown);
+            st.keep(timers);
             ServerConfig config;
             config.certificate_pem = identity.certificate_pem;
             config.private_key_pem = identity.private_key_pem;
             config.listen_address = "127.0.0.1";
             config.admit = [this](const std::shared_ptr<Link>& link) {
-                auto& session = start_session(link);
+                auto& session = start_session(link, ship::hub::Direction::incoming);
                 return Admission::accept(session);
             };
             server = std::make_shared<Server>(st.strand(), std::move(config));
@@ -110,9 +115,11 @@ struct Node {
         });
     }
 
-    ShipSession& start_session(const std::shared_ptr<Link>& link) { // strand
+    // Strand. The connection starts its SME when the link opens (on_open).
+    PeerConnection& start_session(const std::shared_ptr<Link>& link, ship::hub::Direction direction) {
         auto recorder = std::make_shared<SessionRecorder>();
-        auto session = std::make_shared<ShipSession>(st.strand(), link, session_config(ship_id), *recorder);
+        auto session =
+            std::make_shared<PeerConnection>(*timers, *recorder, link, direction, session_config(ship_id));
         st.keep(recorder);
         st.keep(session);
         std::lock_guard lock(mutex);
@@ -121,17 +128,17 @@ struct Node {
         return *session;
     }
 
-    std::pair<ShipSession*, SessionRecorder*> dial(Node& other) {
+    std::pair<PeerConnection*, SessionRecorder*> dial(Node& other) {
         const auto before = count();
         st.call([&] {
             auto link =
                 client->dial({"127.0.0.1", other.server->port(), "/ship/", other.identity.ski}, *dummy());
-            start_session(link);
+            start_session(link, ship::hub::Direction::outgoing);
         });
         return wait_session(before);
     }
 
-    std::pair<ShipSession*, SessionRecorder*> wait_session(std::size_t n) {
+    std::pair<PeerConnection*, SessionRecorder*> wait_session(std::size_t n) {
         std::unique_lock lock(mutex);
         REQUIRE(changed.wait_for(lock, deadline, [&] { return sessions.size() > n; }));
         return sessions[n];
@@ -145,12 +152,13 @@ struct Node {
     StrandThread& st;
     ship::tls::Identity identity;
     std::string ship_id;
+    std::shared_ptr<ship::hub::StrandTimers> timers; // kept before the connections: outlives them
     std::shared_ptr<Server> server;
     std::shared_ptr<Client> client;
     Recorder placeholder;
     std::mutex mutex;
     std::condition_variable changed;
-    std::vector<std::pair<ShipSession*, SessionRecorder*>> sessions;
+    std::vector<std::pair<PeerConnection*, SessionRecorder*>> sessions;
 };
 
 } // namespace
@@ -179,7 +187,7 @@ TEST_CASE("the SHIP handshake completes over real TLS in both directions; data f
     st.call([&, a_to_b = a_to_b, b_in = b_in] {
         CHECK(a_to_b->link().role() == ship::Role::client);
         CHECK(b_in->link().role() == ship::Role::server);
-        CHECK(a_to_b->sme().in_data_exchange());
+        CHECK(a_to_b->in_data_exchange());
     });
 
     const std::string from_a = R"({"datagram":{"header":{"msgCounter":1},"payload":{"cmd":[]}}})";
@@ -194,7 +202,7 @@ TEST_CASE("the SHIP handshake completes over real TLS in both directions; data f
     CHECK(a_out->data()[0].find("\"msgCounter\":2") != std::string::npos);
 
     // SHIP close: connectionClose announce → confirm → WebSocket 4001 from the announcer.
-    st.call([&, a_to_b = a_to_b] { a_to_b->close("removedConnection"); });
+    st.call([&, a_to_b = a_to_b] { a_to_b->close(ship::close_code_ship, "removedConnection"); });
     auto a_end = a_out->wait_ended();
     auto b_end = b_in_rec->wait_ended();
     REQUIRE(a_end);
@@ -203,10 +211,10 @@ TEST_CASE("the SHIP handshake completes over real TLS in both directions; data f
     CHECK(b_end->second.code == ship::close_code_ship);
     CHECK(a_end->second.by == CloseInfo::By::local); // B confirms and closes too: either may count as local
     // The other pair is untouched.
-    st.call([&, b_to_a = b_to_a] { CHECK(b_to_a->sme().in_data_exchange()); });
+    st.call([&, b_to_a = b_to_a] { CHECK(b_to_a->in_data_exchange()); });
 }
 
-TEST_CASE("a 1-byte message ends the SHIP session with a SHIP close", "[net][integration]") {
+TEST_CASE("a 1-byte message ends the SHIP connection with a SHIP close", "[net][integration]") {
     StrandThread st;
     Node a(st, "node-short");
     auto& raw_client = st.make<Client>(st.strand(), client_config(make_identity("raw-peer")));
