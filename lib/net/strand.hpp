@@ -27,9 +27,9 @@ struct StrandOptions {
 //  2. From then on closures handed to post() are discarded without running (also those queued before the
 //     stop but not yet run) — destroyed on the strand — and Timers of kind `normal` never fire again.
 //  3. Once, on the strand, the handler given to on_stop() runs. It starts the polite closes (Link::close,
-//     the SHIP close of each connection), cancels in-flight dials and refuses new work. Link events (opened, message,
-//     closed) keep being delivered, and Timers of kind `shutdown` keep firing, so a close handshake can
-//     finish. New incoming connections are refused (HTTP 503) and Client::dial returns null.
+//     the SHIP close of each connection), cancels in-flight dials and refuses new work. Link events (opened,
+//     message, closed) keep being delivered, and Timers of kind `shutdown` keep firing, so a close handshake
+//     can finish. New incoming connections are refused (HTTP 503) and Client::dial returns null.
 //  4. The owner calls finish() when its last connection reported closed. run() returns at finish(), or when
 //     StrandOptions::shutdown_bound has passed since the stop, whichever comes first. Without an on_stop
 //     handler run() returns right after the stop.

@@ -249,9 +249,8 @@ void LoadRun::check_done() {
 }
 
 std::size_t LoadRun::open_sessions() const {
-    return static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.end(), [](const auto& slot) {
-        return slot->session && !slot->ended;
-    }));
+    return static_cast<std::size_t>(std::count_if(
+        slots_.begin(), slots_.end(), [](const auto& slot) { return slot->session && !slot->ended; }));
 }
 
 } // namespace ship::bench

@@ -53,8 +53,8 @@ public:
 private:
     tls::Identity identity_;
     net::test::StrandThread strand_;
-    std::unique_ptr<hub::StrandTimers> timers_;         // strand only
-    std::unique_ptr<hub::PeerConnection> connection_;   // strand only
+    std::unique_ptr<hub::StrandTimers> timers_;       // strand only
+    std::unique_ptr<hub::PeerConnection> connection_; // strand only
     std::mutex mutex_;
     std::condition_variable changed_;
     bool completed_ = false;

@@ -60,7 +60,7 @@ public:
     }
     // Strand only. Kept objects live until the StrandThread goes, destroyed newest first.
     void keep(std::shared_ptr<void> object) { kept_.push_back(std::move(object)); }
-    Recorder& recorder();                                                           // any thread
+    Recorder& recorder(); // any thread
 
     void stop_and_join();
     bool joined() const { return !thread_.joinable(); }
