@@ -17,6 +17,7 @@
 #include <rapidjson/writer.h>
 
 #include "hub_client.hpp"
+#include "json_out.hpp"
 #include "pairing_commands.hpp"
 #include "ski_prefix.hpp"
 #include "table.hpp"
@@ -27,23 +28,6 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 using Clock = std::chrono::steady_clock;
-
-// One JSON document on stdout, compact, newline-terminated (`shipctl peers --json | jq` and grep both work).
-class JsonOut {
-public:
-    JsonOut()
-        : w(buffer) {}
-    void key(std::string_view k) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
-    void str(std::string_view v) { w.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); }
-    void field(std::string_view k, std::string_view v) { key(k), str(v); }
-    void field(std::string_view k, const char* v) { key(k), str(v); }
-    void field(std::string_view k, bool v) { key(k), w.Bool(v); }
-    void field(std::string_view k, std::uint64_t v) { key(k), w.Uint64(v); }
-    void field(std::string_view k, unsigned v) { key(k), w.Uint(v); }
-    void print() { std::cout << buffer.GetString() << '\n' << std::flush; }
-    rapidjson::StringBuffer buffer;
-    Writer w;
-};
 
 std::string on_off(bool v) {
     return v ? "on" : "off";

@@ -19,6 +19,7 @@
 
 #include "hub1_adaptor.hpp"
 #include "hub_client.hpp"
+#include "json_out.hpp"
 #include "ski_prefix.hpp"
 #include "table.hpp"
 
@@ -76,28 +77,6 @@ std::string resolve_peer(HubClient& c, const std::string& input) {
     throw CliError(exit_usage, text);
 }
 
-class Json {
-public:
-    Json()
-        : w(buffer) {}
-    void field(std::string_view k, std::string_view v) {
-        key(k);
-        w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-    }
-    void field(std::string_view k, std::uint64_t v) {
-        key(k);
-        w.Uint64(v);
-    }
-    void field(std::string_view k, bool v) {
-        key(k);
-        w.Bool(v);
-    }
-    void key(std::string_view k) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
-    void print() { std::cout << buffer.GetString() << '\n' << std::flush; }
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> w;
-};
-
 // ------------------------------------------------------------------------------------------------ agent
 
 // One AuthorizePeer waiting for the user's y/n.
@@ -123,7 +102,7 @@ public:
     void say(const std::string& event, const std::string& ski, const std::string& text,
              const std::map<std::string, sdbus::Variant>* details = nullptr) {
         if (json_) {
-            Json j;
+            JsonOut j;
             j.w.StartObject();
             j.field("event", event);
             if (!ski.empty()) j.field("ski", ski);
@@ -269,7 +248,7 @@ int cmd_pending(HubClient& c, const Invocation& inv) {
     for (auto& [ski, props] : details)
         if (prop<std::uint64_t>(props, "PairingDeadline", 0) != 0) rows.push_back({ski, props});
     if (inv.json) {
-        Json j;
+        JsonOut j;
         j.w.StartArray();
         for (const auto& r : rows) {
             j.w.StartObject();
@@ -310,7 +289,7 @@ int cmd_block(HubClient& c, const Invocation& inv, bool block) {
     const auto ski = resolve_peer(c, inv.args[0]);
     c.guarded([&] { block ? c.hub().Block(ski) : c.hub().Unblock(ski); }, ski);
     if (inv.json) {
-        Json j;
+        JsonOut j;
         j.w.StartObject();
         j.field("command", inv.command);
         j.field("ski", ski);
@@ -346,7 +325,7 @@ int cmd_info(HubClient& c, const Invocation& inv) {
         throw CliError(exit_failure, "shipd knows no peer " + ski + ": see `shipctl peers`");
     const auto& props = it->second;
     if (inv.json) {
-        Json j;
+        JsonOut j;
         j.w.StartObject();
         for (const auto& [name, value] : props) {
             const std::string type = value.peekValueType();
