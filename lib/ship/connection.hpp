@@ -122,7 +122,8 @@ public:
     // Plain JSON (e.g. {"datagram":{...}}) converted to EEBUS form and sent as a SHIP data message.
     // Returns an error text (invalid JSON, not in data exchange) or nullopt when queued.
     std::optional<std::string> send_data(std::string_view plain_json);
-    // A data message already made by msg::encode_data (the caller judged its size): queued as it is.
+    // A data message already made by msg::encode_data or encode_spine_datagram (the caller judged its size):
+    // queued as it is.
     // Returns an error text (not in data exchange) or nullopt when queued.
     std::optional<std::string> send_data_message(Bytes message);
     // Polite close: connectionClose announce in data exchange, else WebSocket close 4001 with `reason`.
