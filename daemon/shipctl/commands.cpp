@@ -26,7 +26,6 @@ namespace ship::ctl {
 
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 using Clock = std::chrono::steady_clock;
 
 std::string on_off(bool v) {

@@ -1,10 +1,11 @@
 // What applications and admins ask (HubApi): trust, untrust, connect, disconnect, send data; arguments
 // checked first, each refusal with its reason.
-#include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
+#include <utility>
+#include <variant>
 
 #include "hub/hub_internal.hpp"
 #include "net/listen_address.hpp"
+#include "ship/messages.hpp"
 #include "ship/ski.hpp"
 
 namespace ship::hub {
@@ -140,32 +141,14 @@ Result Hub::send_data(std::string_view input, std::string_view json) {
     std::string ski;
     if (auto e = parse_ski(input, ski)) return e;
     if (stopping_) return error(ErrorCode::shutting_down, "shipd is shutting down");
-    rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
-    if (doc.HasParseError())
-        return error(ErrorCode::invalid_json, std::string("not valid JSON: ") +
-                                                  rapidjson::GetParseError_En(doc.GetParseError()) +
-                                                  " at offset " + std::to_string(doc.GetErrorOffset()));
-    // The shape the peer's SPINE stack expects; anything else would only be dropped (or worse) there.
-    const auto shape = [](const std::string& what) {
-        return error(ErrorCode::invalid_json,
-                     "a SPINE message is {\"datagram\":{\"header\":{...},\"payload\":{...}}}: " + what);
-    };
-    if (!doc.IsObject()) return shape("the root is not an object");
-    const auto datagram = doc.FindMember("datagram");
-    if (datagram == doc.MemberEnd()) return shape("the root has no \"datagram\"");
-    if (doc.MemberCount() != 1) return shape("the root has members besides \"datagram\"");
-    if (!datagram->value.IsObject()) return shape("\"datagram\" is not an object");
-    for (const char* part : {"header", "payload"}) {
-        const auto member = datagram->value.FindMember(part);
-        if (member == datagram->value.MemberEnd())
-            return shape("\"datagram\" has no \"" + std::string(part) + "\"");
-        if (!member->value.IsObject()) return shape("\"" + std::string(part) + "\" is not an object");
-    }
+    // Checked (and converted) before the connection is looked at, so a bad message is reported as such.
+    auto encoded = ship::msg::encode_spine_datagram(json);
+    if (const auto* e = std::get_if<ship::msg::EncodeError>(&encoded))
+        return error(ErrorCode::invalid_json, e->reason);
     auto* c = owner_of(ski);
     if (!c || !registry_.is_confirmed(ski) || !c->in_data_exchange())
         return error(ErrorCode::not_connected, "peer " + ski + " is not connected");
-    if (auto e = c->send_data(json)) return e;
+    if (auto e = c->send_data(std::move(std::get<ship::Bytes>(encoded)), json.size())) return e;
     publish(ski); // MessagesOut, BytesOut
     return std::nullopt;
 }

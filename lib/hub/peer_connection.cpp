@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "ship/messages.hpp"
 #include "ship/ski.hpp"
 #include "util/log_context.hpp"
 
@@ -64,16 +63,12 @@ void PeerConnection::remove_trust() {
     run_actions();
 }
 
-std::optional<Error> PeerConnection::send_data(std::string_view json) {
-    auto encoded = ship::msg::encode_data(json);
-    if (const auto* e = std::get_if<ship::msg::EncodeError>(&encoded))
-        return Error{ErrorCode::invalid_json, e->reason};
-    auto& message = std::get<ship::Bytes>(encoded);
+std::optional<Error> PeerConnection::send_data(ship::Bytes message, std::size_t json_bytes) {
     const std::size_t size = message.size();
     if (size > max_ship_message_bytes)
         return Error{ErrorCode::invalid_argument,
                      "the SHIP message would be " + std::to_string(size) + " bytes (from " +
-                         std::to_string(json.size()) + " bytes of JSON), more than the " +
+                         std::to_string(json_bytes) + " bytes of JSON), more than the " +
                          std::to_string(max_ship_message_bytes) +
                          " bytes (100 KiB) a SHIP peer accepts: nothing was sent"};
     if (auto error = sme_.send_data_message(std::move(message)))

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -60,10 +61,11 @@ public:
     void deny(std::string_view reason = {}); // reason: see ship::Connection::deny
     // Trust withdrawn: SHIP close with removedConnection (data exchange) or WebSocket 4500. Owns the close.
     void remove_trust();
-    // One SPINE message (plain JSON, already checked to be a datagram): converted, and refused without
-    // sending anything when its SHIP message would exceed `max_ship_message_bytes` (invalid_argument,
-    // naming the size) — a peer drops the whole connection for a larger one. nullopt when queued.
-    std::optional<Error> send_data(std::string_view json);
+    // One SPINE message, already a SHIP data message (ship::msg::encode_spine_datagram of `json_bytes` of
+    // JSON): refused without sending anything when it would exceed `max_ship_message_bytes`
+    // (invalid_argument, naming the size) — a peer drops the whole connection for a larger one. nullopt
+    // when queued.
+    std::optional<Error> send_data(ship::Bytes message, std::size_t json_bytes);
 
     // Who ended the connection and why, in words for logs and PeerDisconnected: our own close (its
     // reason), the peer's SHIP request (connectionClose with its reason, hello abort), or else `fallback`

@@ -91,12 +91,6 @@ public:
     // Slots held, closing owners included (they stay until their remove_if_matches).
     std::size_t size() const noexcept { return slots_.size(); }
 
-    template <class F>
-    void for_each_alive(F&& f) const {
-        for (const auto& [ski, slot] : slots_)
-            if (slot.owner->alive()) f(*slot.owner, slot.connected);
-    }
-
 private:
     struct Slot {
         Handle owner; // never null

@@ -10,20 +10,14 @@
 #include "net/client.hpp"
 #include "net/detail.hpp"
 #include "net/tls_setup.hpp"
+#include "util/utf8.hpp"
 
 namespace ship::net {
 
 namespace {
 
-inline constexpr std::size_t max_close_reason = 123; // 125-byte control frame payload minus the code
-
 std::string cut_reason(std::string_view reason) {
-    if (reason.size() <= max_close_reason) return std::string(reason);
-    std::size_t n = max_close_reason;
-    // Do not split a UTF-8 sequence: back up over continuation bytes.
-    while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80)
-        --n;
-    return std::string(reason.substr(0, n));
+    return util::cut_utf8(reason, util::max_close_reason_bytes);
 }
 
 void* id_pointer(std::uint64_t id) {

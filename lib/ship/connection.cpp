@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "ship/messages.hpp"
+#include "util/utf8.hpp"
 
 namespace ship {
 
@@ -79,15 +80,6 @@ std::string hex_prefix(std::span<const std::uint8_t> bytes) {
     return out;
 }
 
-// Cut to at most `limit` bytes without splitting a UTF-8 sequence.
-std::string truncate_utf8(std::string_view s, std::size_t limit) {
-    if (s.size() <= limit) return std::string(s);
-    std::size_t end = limit;
-    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80)
-        --end;
-    return std::string(s.substr(0, end));
-}
-
 std::string version_text(const msg::ProtocolVersion& v) {
     return std::to_string(v.major) + "." + std::to_string(v.minor);
 }
@@ -96,7 +88,7 @@ std::string formats_text(const std::vector<std::string>& formats) {
     std::string out = "[";
     for (const auto& f : formats) {
         if (out.size() > 1) out += ",";
-        out += truncate_utf8(f, 32);
+        out += util::cut_utf8(f, 32);
     }
     return out + "]";
 }
@@ -202,8 +194,8 @@ struct Connection::Impl {
     void close_transport(std::uint16_t code, std::string_view ws_reason, std::string reason,
                          std::string peer_request = {}) {
         cancel_all();
-        actions.emplace_back(action::CloseTransport{code, truncate_utf8(ws_reason, max_close_reason_bytes),
-                                                    std::move(peer_request)});
+        actions.emplace_back(action::CloseTransport{
+            code, util::cut_utf8(ws_reason, util::max_close_reason_bytes), std::move(peer_request)});
         finish(std::move(reason));
     }
     // Ends the connection before data exchange: state error and WebSocket close with the error text.
@@ -578,7 +570,7 @@ struct Connection::Impl {
         if (am.id.empty())
             return error_close(now, "access methods: the peer's accessMethods has an empty id");
         if (config.known_peer_ship_id && *config.known_peer_ship_id != am.id)
-            return error_close(now, "access methods: the peer's SHIP ID '" + truncate_utf8(am.id, 64) +
+            return error_close(now, "access methods: the peer's SHIP ID '" + util::cut_utf8(am.id, 64) +
                                         "' differs from the known '" + *config.known_peer_ship_id + "'");
         cancel(TimerKind::access_methods);
         if (peer_ship_id != am.id) {
@@ -589,7 +581,7 @@ struct Connection::Impl {
 
     void on_data(const msg::Data& d) {
         if (d.protocol_id != msg::protocol_id_spine)
-            return notice("data: ignored a message with protocolId '" + truncate_utf8(d.protocol_id, 32) +
+            return notice("data: ignored a message with protocolId '" + util::cut_utf8(d.protocol_id, 32) +
                           "'");
         if (d.payload.empty() || d.payload.front() != '{')
             return notice("data: ignored a message whose payload is not an object");
@@ -635,12 +627,12 @@ struct Connection::Impl {
                 "connectionClose announce from the peer while ours waits for its confirm: confirmed "
                 "theirs, still waiting for ours");
         const std::string reason = "connection closed by the peer" +
-                                   (c.reason ? " (" + truncate_utf8(*c.reason, 64) + ")" : std::string());
+                                   (c.reason ? " (" + util::cut_utf8(*c.reason, 64) + ")" : std::string());
         if (state != State::data_exchange && state != State::close_wait_confirm)
             report(PeerState::error, reason + " in " + std::string(state_text(state)));
         close_transport(close_code_ship, reason, reason,
                         "SHIP connectionClose" +
-                            (c.reason ? ", reason " + truncate_utf8(*c.reason, 64) : std::string()));
+                            (c.reason ? ", reason " + util::cut_utf8(*c.reason, 64) : std::string()));
     }
 
     // ---- input dispatch ------------------------------------------------------------------------------
@@ -749,7 +741,7 @@ struct Connection::Impl {
     }
 
     void transport_closed(std::string_view reason) {
-        const std::string why = "the peer closed the connection (" + truncate_utf8(reason, 96) + ")";
+        const std::string why = "the peer closed the connection (" + util::cut_utf8(reason, 96) + ")";
         switch (state) {
         case State::closed:
             return;

@@ -50,7 +50,6 @@ struct ConnectionConfig {
 inline constexpr std::uint16_t close_code_ship = 4001;
 inline constexpr std::uint16_t close_code_hello_rejected = 4452;
 inline constexpr std::uint16_t close_code_trust_removed = 4500;
-inline constexpr std::size_t max_close_reason_bytes = 123;
 
 namespace action {
 struct Send {
@@ -59,7 +58,7 @@ struct Send {
 // Close the WebSocket after every Send queued before it has been written.
 struct CloseTransport {
     std::uint16_t code;
-    std::string reason; // at most 123 bytes, cut on a UTF-8 boundary
+    std::string reason; // at most util::max_close_reason_bytes, cut on a UTF-8 boundary
     // Set when the peer asked for this close and we only carry it out: what it said, e.g. "SHIP
     // connectionClose, reason removedConnection" or "SHIP hello abort". Empty: the close is ours.
     std::string peer_request = {};
@@ -121,7 +120,8 @@ public:
     // Plain JSON (e.g. {"datagram":{...}}) converted to EEBUS form and sent as a SHIP data message.
     // Returns an error text (invalid JSON, not in data exchange) or nullopt when queued.
     std::optional<std::string> send_data(std::string_view plain_json);
-    // A data message already made by msg::encode_data (the caller judged its size): queued as it is.
+    // A data message already made by msg::encode_data or encode_spine_datagram (the caller judged its size):
+    // queued as it is.
     // Returns an error text (not in data exchange) or nullopt when queued.
     std::optional<std::string> send_data_message(Bytes message);
     // Polite close: connectionClose announce in data exchange, else WebSocket close 4001 with `reason`.

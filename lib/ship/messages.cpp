@@ -463,10 +463,10 @@ Bytes encode(const ConnectionClose& m) {
     return b.frame(MessageType::end, "connectionClose");
 }
 
-std::variant<Bytes, EncodeError> encode_data(std::string_view plain_payload) {
-    rapidjson::Document payload;
-    if (auto err = json::parse(plain_payload, payload)) return EncodeError{err->reason};
-    if (!payload.IsObject()) return EncodeError{"the data payload must be a JSON object"};
+namespace {
+
+// The data message around a parsed plain payload (an object); the payload's allocator holds the result.
+Bytes data_message(rapidjson::Document& payload) {
     auto& a = payload.GetAllocator();
 
     // The payload keeps its own braces ({"datagram":[...]}), as the reference implementation sends it.
@@ -482,6 +482,38 @@ std::variant<Bytes, EncodeError> encode_data(std::string_view plain_payload) {
     Value message(rapidjson::kObjectType);
     message.AddMember("data", body, a);
     return make_frame(MessageType::data, json::write(message));
+}
+
+// Why `doc` is not {"datagram":{"header":{...},"payload":{...}}}, or nullopt.
+std::optional<std::string> datagram_problem(const rapidjson::Document& doc) {
+    if (!doc.IsObject()) return "the root is not an object";
+    const auto datagram = doc.FindMember("datagram");
+    if (datagram == doc.MemberEnd()) return "the root has no \"datagram\"";
+    if (doc.MemberCount() != 1) return "the root has members besides \"datagram\"";
+    if (!datagram->value.IsObject()) return "\"datagram\" is not an object";
+    for (const char* part : {"header", "payload"}) {
+        const auto member = datagram->value.FindMember(part);
+        if (member == datagram->value.MemberEnd()) return "\"datagram\" has no \"" + std::string(part) + "\"";
+        if (!member->value.IsObject()) return "\"" + std::string(part) + "\" is not an object";
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+std::variant<Bytes, EncodeError> encode_data(std::string_view plain_payload) {
+    rapidjson::Document payload;
+    if (auto err = json::parse(plain_payload, payload)) return EncodeError{err->reason};
+    if (!payload.IsObject()) return EncodeError{"the data payload must be a JSON object"};
+    return data_message(payload);
+}
+
+std::variant<Bytes, EncodeError> encode_spine_datagram(std::string_view plain_datagram) {
+    rapidjson::Document doc;
+    if (auto err = json::parse(plain_datagram, doc)) return EncodeError{err->reason};
+    if (auto why = datagram_problem(doc))
+        return EncodeError{"a SPINE message is {\"datagram\":{\"header\":{...},\"payload\":{...}}}: " + *why};
+    return data_message(doc);
 }
 
 } // namespace ship::msg

@@ -117,5 +117,9 @@ struct EncodeError {
 };
 // A data message around a plain JSON object payload (e.g. {"datagram":{...}}), protocolId ee1.0.
 std::variant<Bytes, EncodeError> encode_data(std::string_view plain_payload);
+// encode_data for what an application sends: the payload must also be a SPINE message,
+// {"datagram":{"header":{...},"payload":{...}}} and nothing else (a peer's SPINE stack would drop anything
+// else, or worse). Checked and converted in one parse; the error says what is wrong.
+std::variant<Bytes, EncodeError> encode_spine_datagram(std::string_view plain_datagram);
 
 } // namespace ship::msg

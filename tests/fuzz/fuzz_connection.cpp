@@ -26,6 +26,7 @@
 #include "ship/connection.hpp"
 #include "ship/eebus_json.hpp"
 #include "ship/messages.hpp"
+#include "util/utf8.hpp"
 
 namespace {
 
@@ -430,7 +431,7 @@ private:
                                  ct->code == ship::close_code_hello_rejected ||
                                  ct->code == ship::close_code_trust_removed,
                              what + ": close code " + std::to_string(ct->code));
-                FUZZ_REQUIRE(ct->reason.size() <= ship::max_close_reason_bytes,
+                FUZZ_REQUIRE(ct->reason.size() <= ship::util::max_close_reason_bytes,
                              what + ": close reason too long");
             } else if (const auto* sc = std::get_if<action::StateChanged>(&a)) {
                 const bool error_state =

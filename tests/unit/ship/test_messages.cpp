@@ -213,6 +213,25 @@ TEST_CASE("data payloads must be JSON objects", "[messages]") {
     CHECK(std::get<EncodeError>(encode_data("{")).reason.starts_with("invalid JSON"));
 }
 
+TEST_CASE("a SPINE datagram is checked and encoded in one parse, as encode_data encodes it", "[messages]") {
+    const std::string datagram = R"({"datagram":{"header":{"msgCounter":1},"payload":{"cmd":[{"x":1}]}}})";
+    auto encoded = encode_spine_datagram(datagram);
+    REQUIRE(std::holds_alternative<Bytes>(encoded));
+    CHECK(std::get<Bytes>(encoded) == std::get<Bytes>(encode_data(datagram)));
+
+    const auto error = [](std::string_view json) {
+        return std::get<EncodeError>(encode_spine_datagram(json)).reason;
+    };
+    const std::string shape = R"(a SPINE message is {"datagram":{"header":{...},"payload":{...}}}: )";
+    CHECK(error("{").starts_with("invalid JSON at offset 1"));
+    CHECK(error("[1]") == shape + "the root is not an object");
+    CHECK(error(R"({"hello":1})") == shape + R"(the root has no "datagram")");
+    CHECK(error(R"({"datagram":{},"x":1})") == shape + R"(the root has members besides "datagram")");
+    CHECK(error(R"({"datagram":[]})") == shape + R"("datagram" is not an object)");
+    CHECK(error(R"({"datagram":{"header":{}}})") == shape + R"("datagram" has no "payload")");
+    CHECK(error(R"({"datagram":{"header":1,"payload":{}}})") == shape + R"("header" is not an object)");
+}
+
 TEST_CASE("strings that would confuse ship-go's text-replacement decoder are not safe", "[messages]") {
     CHECK(ship::is_safe_control_string("Demo-EVSE-234567890"));
     CHECK(ship::is_safe_control_string("shipd-HEMS_1 äöü"));
