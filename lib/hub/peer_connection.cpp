@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ship/messages.hpp"
 #include "ship/ski.hpp"
 #include "util/log_context.hpp"
 
@@ -77,6 +78,13 @@ std::optional<Error> PeerConnection::send_data(ship::Bytes message, std::size_t 
     stats_.bytes_out += size;
     run_actions();
     return std::nullopt;
+}
+
+std::optional<Error> PeerConnection::send_data(std::string_view json) {
+    auto encoded = ship::msg::encode_spine_datagram(json);
+    if (const auto* e = std::get_if<ship::msg::EncodeError>(&encoded))
+        return Error{ErrorCode::invalid_json, e->reason};
+    return send_data(std::move(std::get<ship::Bytes>(encoded)), json.size());
 }
 
 std::string PeerConnection::end_description(const std::string& fallback) const {

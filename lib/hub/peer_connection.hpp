@@ -66,6 +66,9 @@ public:
     // (invalid_argument, naming the size) — a peer drops the whole connection for a larger one. nullopt
     // when queued.
     std::optional<Error> send_data(ship::Bytes message, std::size_t json_bytes);
+    // The same from plain SPINE JSON, checked and encoded here (invalid_json when it is not a datagram): for
+    // owners that hold no encoded message already (the bench load generator, tests).
+    std::optional<Error> send_data(std::string_view json);
 
     // Who ended the connection and why, in words for logs and PeerDisconnected: our own close (its
     // reason), the peer's SHIP request (connectionClose with its reason, hello abort), or else `fallback`
